@@ -1,0 +1,103 @@
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from shop.cart import Cart, CartError, quantity_limit
+from shop.forms import CartAddForm, CartRemoveForm, CartUpdateForm, field_error_tags
+from shop.models import Product
+from shop.selectors import product_list
+
+
+def catalog(request: HttpRequest) -> HttpResponse:
+    return render(request, "shop/catalog.html", {"products": product_list()})
+
+
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    product = get_object_or_404(product_list(), slug=slug)
+    context = {
+        "product": product,
+        "max_quantity": quantity_limit(product=product),
+        "quantity_in_cart": Cart(request.session).quantity_of(product=product),
+    }
+    return render(request, "shop/product_detail.html", context)
+
+
+def cart_detail(request: HttpRequest) -> HttpResponse:
+    cart = Cart(request.session)
+    lines = cart.lines()
+    try:
+        total = cart.total
+        currency = cart.currency
+    except CartError as error:
+        messages.error(request, str(error))
+        total = currency = None
+    context = {"cart": cart, "lines": lines, "total": total, "currency": currency}
+    return render(request, "shop/cart.html", context)
+
+
+@require_POST
+def cart_add(request: HttpRequest) -> HttpResponse:
+    form = CartAddForm(request.POST)
+    product = _product_from_form(form)
+
+    if form.is_valid():
+        quantity = form.cleaned_data["quantity"]
+        try:
+            Cart(request.session).add(product=product, quantity=quantity)
+        except CartError as error:
+            messages.error(request, str(error), extra_tags=field_error_tags(product=product))
+        else:
+            messages.success(request, f"Added {quantity} × {product.name} to your cart.")
+    else:
+        messages.error(request, form.errors["quantity"][0], extra_tags=field_error_tags(product=product))
+
+    return redirect(product)
+
+
+@require_POST
+def cart_update(request: HttpRequest) -> HttpResponse:
+    form = CartUpdateForm(request.POST)
+    product = _product_from_form(form)
+    cart = Cart(request.session)
+    # The cart page shows a quantity field only for products in the cart.
+    error_tags = field_error_tags(product=product) if product in cart else ""
+
+    if form.is_valid():
+        quantity = form.cleaned_data["quantity"]
+        try:
+            cart.set_quantity(product=product, quantity=quantity)
+        except CartError as error:
+            messages.error(request, str(error), extra_tags=error_tags)
+        else:
+            if quantity == 0:
+                messages.success(request, f"Removed {product.name} from your cart.")
+            else:
+                messages.success(request, f"Changed the quantity of {product.name} to {quantity}.")
+    else:
+        messages.error(request, form.errors["quantity"][0], extra_tags=error_tags)
+
+    return redirect("shop:cart")
+
+
+@require_POST
+def cart_remove(request: HttpRequest) -> HttpResponse:
+    form = CartRemoveForm(request.POST)
+    product = _product_from_form(form)
+
+    Cart(request.session).remove(product=product)
+    messages.success(request, f"Removed {product.name} from your cart.")
+    return redirect("shop:cart")
+
+
+def _product_from_form(form: forms.Form) -> Product:
+    """Return the product named by the form's product field, or raise Http404.
+
+    A missing, malformed or unknown product id is not a customer mistake that
+    a message could fix, because the field is hidden.
+    """
+    form.is_valid()
+    if "product" in form.errors:
+        raise Http404("No product matches the submitted product id.")
+    return get_object_or_404(product_list(), pk=form.cleaned_data["product"])
