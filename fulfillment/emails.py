@@ -1,0 +1,58 @@
+"""The order confirmation email, sent through Django's mail API and anymail."""
+import dataclasses
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template.loader import render_to_string
+
+from orders.models import Order
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text_body: str
+    html_body: str
+    to: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SentEmail:
+    esp_name: str
+    message_id: str
+
+
+def confirmation_email_render(*, order: Order) -> RenderedEmail:
+    context = {"order": order, "lines": list(order.lines.all())}
+    return RenderedEmail(
+        subject=f"Your order {order.confirmation_id} is confirmed",
+        text_body=render_to_string("fulfillment/email/order_confirmation.txt", context),
+        html_body=render_to_string("fulfillment/email/order_confirmation.html", context),
+        to=order.email,
+    )
+
+
+def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
+    """Send the email through the configured ESP and return what the ESP reported.
+
+    Raise the ESP's exception (an AnymailError) when it rejects the message.
+    """
+    connection = get_connection(fail_silently=False)
+    message = EmailMultiAlternatives(
+        subject=email.subject,
+        body=email.text_body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.to],
+        connection=connection,
+    )
+    message.attach_alternative(email.html_body, "text/html")
+    message.send()
+
+    esp_name = getattr(connection, "esp_name", type(connection).__module__)
+    status = getattr(message, "anymail_status", None)
+    message_id = (status.message_id if status is not None else None) or ""
+    logger.info("Sent confirmation email for order %s through %s, message id %s", order_id, esp_name, message_id)
+    return SentEmail(esp_name=esp_name, message_id=str(message_id))

@@ -1,0 +1,59 @@
+"""Errors raised during fulfillment, and which of them are worth a retry."""
+import socket
+
+from anymail.exceptions import AnymailAPIError, AnymailRequestsAPIError
+from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+# Error codes that Amazon SES (and the other ESPs through anymail) return
+# when the request may succeed later.
+TRANSIENT_ESP_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "ServiceUnavailable", "InternalFailure"}
+)
+
+
+class InsufficientStock(Exception):
+    """A conditional stock UPDATE matched no row: fewer units are on hand than the line needs."""
+
+    def __init__(self, *, sku: str, requested: int, available: int) -> None:
+        super().__init__(f"Product {sku} has {available} in stock, fewer than the {requested} ordered.")
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+
+
+def _status_code(exc: BaseException) -> int | None:
+    if isinstance(exc, AnymailRequestsAPIError) and exc.status_code is not None:
+        return exc.status_code
+    if isinstance(exc, ClientError):
+        return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def _esp_error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "")
+    return ""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return True if retrying the step that raised `exc` may succeed."""
+    if isinstance(exc, (OperationalError, InterfaceError, RedisConnectionError, BotocoreConnectionError)):
+        return True
+    if isinstance(exc, (TimeoutError, ConnectionError, socket.timeout)):
+        return True
+
+    # anymail wraps the ESP's exception, so look at the cause as well.
+    candidates = [exc]
+    if isinstance(exc, AnymailAPIError) and exc.__cause__ is not None:
+        candidates.append(exc.__cause__)
+    for candidate in candidates:
+        if isinstance(candidate, BotocoreConnectionError):
+            return True
+        status = _status_code(candidate)
+        if status is not None and (status == 429 or status >= 500):
+            return True
+        if _esp_error_code(candidate) in TRANSIENT_ESP_CODES:
+            return True
+    return False

@@ -1,0 +1,53 @@
+"""Stock reservation: one conditional UPDATE per order line."""
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from fulfillment.errors import InsufficientStock
+from fulfillment.models import StockReservation
+from orders.models import Order, OrderLine
+from shop.models import Product
+
+logger = logging.getLogger(__name__)
+
+
+def stock_reserve_line(*, line: OrderLine) -> bool:
+    """Take the line's quantity from stock and record the reservation.
+
+    Return False if the line was already reserved. Must run inside a
+    transaction, so that the UPDATE and the reservation row commit together.
+    Raise InsufficientStock if fewer units are on hand than the line needs.
+    """
+    if StockReservation.objects.filter(order_id=line.order_id, product_id=line.product_id).exists():
+        return False
+
+    rows_updated = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
+        stock=F("stock") - line.quantity
+    )
+    if rows_updated == 0:
+        available = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first() or 0
+        raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available)
+
+    StockReservation.objects.create(order_id=line.order_id, product_id=line.product_id, quantity=line.quantity)
+    logger.info("Reserved %s of %s for order %s", line.quantity, line.sku, line.order_id)
+    return True
+
+
+def stock_reserve(*, order: Order) -> int:
+    """Reserve stock for every line of the order, all or nothing.
+
+    Return how many lines this call reserved; lines reserved by an earlier
+    attempt are skipped. If one line is short, no line keeps its stock.
+    """
+    lines = list(order.lines.order_by("product_id"))
+    try:
+        with transaction.atomic():
+            # Product ids in ascending order, so two orders that share
+            # products take row locks in the same order and cannot deadlock.
+            return sum(stock_reserve_line(line=line) for line in lines)
+    except IntegrityError:
+        # Another worker reserved this order at the same moment; its
+        # transaction won and ours rolled back, stock included.
+        logger.info("Stock for order %s was reserved concurrently by another attempt", order.pk)
+        return 0

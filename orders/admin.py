@@ -1,0 +1,87 @@
+from django.contrib import admin
+
+from fulfillment.models import EmailDelivery, StockReservation
+from orders.models import Order, OrderLine
+from shop.money import format_money
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = ["sku", "name", "quantity", "unit_price_display", "line_total_display"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="unit price")
+    def unit_price_display(self, line: OrderLine) -> str:
+        return format_money(line.unit_price, line.order.currency)
+
+    @admin.display(description="line total")
+    def line_total_display(self, line: OrderLine) -> str:
+        return format_money(line.line_total, line.order.currency)
+
+
+class StockReservationInline(admin.TabularInline):
+    model = StockReservation
+    extra = 0
+    can_delete = False
+    fields = ["product", "quantity", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EmailDeliveryInline(admin.TabularInline):
+    model = EmailDelivery
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["kind", "status", "esp_name", "message_id", "sent_at", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["confirmation_id", "status", "total_display", "email", "created_at", "paid_at", "fulfilled_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["confirmation_id", "email"]
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline, StockReservationInline, EmailDeliveryInline]
+    readonly_fields = [
+        "confirmation_id",
+        "status",
+        "currency",
+        "total_display",
+        "payment_intent_id",
+        "payment_error",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+        "paid_at",
+        "fulfilled_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["confirmation_id", "status", "failure_reason"]}),
+        ("Customer", {"fields": ["email", "full_name"]}),
+        (
+            "Shipping address",
+            {"fields": ["address_line1", "address_line2", "city", "postal_code", "country"]},
+        ),
+        ("Payment", {"fields": ["currency", "total_display", "payment_intent_id", "payment_error"]}),
+        ("Timestamps", {"fields": ["created_at", "updated_at", "paid_at", "fulfilled_at"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        # Orders come from the checkout, which takes the payment.
+        return False
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, order: Order) -> str:
+        return format_money(order.total, order.currency)

@@ -1,0 +1,70 @@
+import re
+
+from django import forms
+
+# Countries the shop ships to. The code is ISO 3166-1 alpha-2.
+SHIPPING_COUNTRIES = [
+    ("US", "United States"),
+    ("CA", "Canada"),
+    ("GB", "United Kingdom"),
+    ("IE", "Ireland"),
+    ("DE", "Germany"),
+    ("FR", "France"),
+    ("NL", "Netherlands"),
+    ("BE", "Belgium"),
+    ("ES", "Spain"),
+    ("IT", "Italy"),
+    ("SE", "Sweden"),
+    ("AU", "Australia"),
+]
+
+PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,200}$")
+POSTAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,18}[A-Za-z0-9]$")
+
+
+class CheckoutForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254,
+        error_messages={"invalid": "Enter an email address like name@example.com."},
+    )
+    full_name = forms.CharField(label="Full name", max_length=200, min_length=2)
+    address_line1 = forms.CharField(label="Address", max_length=200)
+    address_line2 = forms.CharField(label="Apartment, suite, etc.", max_length=200, required=False)
+    city = forms.CharField(max_length=100)
+    postal_code = forms.CharField(label="Postal code", max_length=20)
+    country = forms.ChoiceField(choices=[("", "Choose a country")] + SHIPPING_COUNTRIES)
+
+    # Filled in by Stripe.js in the browser, or by a scripted client with a
+    # Stripe test PaymentMethod id. The card number never reaches this form.
+    payment_method = forms.CharField(
+        widget=forms.HiddenInput,
+        required=False,
+        max_length=255,
+    )
+    # Set to "1" by the checkout script, so the server knows the browser can
+    # run Stripe.js for 3-D Secure.
+    stripe_js = forms.BooleanField(widget=forms.HiddenInput, required=False)
+
+    def clean_full_name(self) -> str:
+        name = self.cleaned_data["full_name"].strip()
+        if not any(character.isalpha() for character in name):
+            raise forms.ValidationError("Enter your full name as it should appear on the parcel.")
+        return name
+
+    def clean_postal_code(self) -> str:
+        code = self.cleaned_data["postal_code"].strip()
+        if not POSTAL_CODE.match(code):
+            raise forms.ValidationError(
+                "Enter a postal code of 3 to 20 letters, digits, spaces or hyphens."
+            )
+        return code.upper()
+
+    def clean_payment_method(self) -> str:
+        payment_method = self.cleaned_data["payment_method"].strip()
+        if not payment_method:
+            raise forms.ValidationError("Enter your card details.")
+        if not PAYMENT_METHOD_ID.match(payment_method):
+            raise forms.ValidationError(
+                "The payment method is not a Stripe PaymentMethod id (pm_...). Enter your card again."
+            )
+        return payment_method

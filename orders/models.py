@@ -1,0 +1,90 @@
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+# Crockford-style alphabet without 0/O, 1/I/L and U, so an ID read aloud or
+# copied from an email is not mistyped. 10 symbols give about 49 bits.
+CONFIRMATION_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+CONFIRMATION_ID_LENGTH = 10
+
+
+def new_confirmation_id() -> str:
+    return "".join(secrets.choice(CONFIRMATION_ID_ALPHABET) for _ in range(CONFIRMATION_ID_LENGTH))
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        PAID = "paid", "Paid, fulfillment pending"
+        FULFILLED = "fulfilled", "Fulfilled"
+        OUT_OF_STOCK = "out_of_stock", "Out of stock"
+        FULFILLMENT_FAILED = "fulfillment_failed", "Fulfillment failed"
+
+    confirmation_id = models.CharField(
+        max_length=CONFIRMATION_ID_LENGTH, unique=True, default=new_confirmation_id, editable=False
+    )
+    status = models.CharField(
+        max_length=32, choices=Status.choices, default=Status.AWAITING_PAYMENT, db_index=True
+    )
+
+    email = models.EmailField()
+    full_name = models.CharField(max_length=200)
+    address_line1 = models.CharField("address line 1", max_length=200)
+    address_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    postal_code = models.CharField(max_length=20)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code")
+
+    currency = models.CharField(max_length=3)
+    total = models.PositiveIntegerField(help_text="Minor units, for example cents.")
+
+    payment_intent_id = models.CharField(max_length=255, blank=True, default="")
+    payment_error = models.CharField(
+        max_length=500, blank=True, default="", help_text="What the customer was told about a failed payment."
+    )
+    failure_reason = models.TextField(
+        blank=True, default="", help_text="Why fulfillment failed, in words fit for the customer."
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment_intent_id"],
+                condition=~Q(payment_intent_id=""),
+                name="order_payment_intent_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.confirmation_id}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="+")
+    # Snapshots: what the customer saw and paid, even if the product changes later.
+    sku = models.CharField(max_length=32)
+    name = models.CharField(max_length=200)
+    unit_price = models.PositiveIntegerField(help_text="Minor units at the time of the order.")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="order_line_product_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity

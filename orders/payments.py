@@ -1,0 +1,137 @@
+"""Stripe calls made by the shop. Nothing here touches the database."""
+import dataclasses
+import enum
+import logging
+
+import stripe
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentOutcome(enum.Enum):
+    SUCCEEDED = "succeeded"
+    REQUIRES_ACTION = "requires_action"
+    DECLINED = "declined"
+    PROCESSING = "processing"
+
+
+@dataclasses.dataclass(frozen=True)
+class PaymentResult:
+    outcome: PaymentOutcome
+    payment_intent_id: str = ""
+    # Sent to the customer's browser only, so Stripe.js can finish 3-D Secure.
+    client_secret: str = ""
+    message: str = ""
+
+
+class PaymentServiceError(Exception):
+    """Stripe could not be reached or rejected the request for a reason that is not the card's."""
+
+
+def stripe_client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        max_network_retries=2,
+    )
+
+
+def _result_from_intent(intent) -> PaymentResult:
+    status = intent.status
+    if status in {"succeeded", "requires_capture"}:
+        return PaymentResult(PaymentOutcome.SUCCEEDED, intent.id)
+    if status == "requires_action":
+        return PaymentResult(PaymentOutcome.REQUIRES_ACTION, intent.id, client_secret=intent.client_secret)
+    if status == "processing":
+        return PaymentResult(PaymentOutcome.PROCESSING, intent.id)
+
+    error = getattr(intent, "last_payment_error", None)
+    message = (error.get("message") if error else None) or "Your card was declined."
+    return PaymentResult(PaymentOutcome.DECLINED, intent.id, message=message)
+
+
+def payment_intent_confirm(
+    *, amount: int, currency: str, payment_method_id: str, order_id: int, confirmation_id: str
+) -> PaymentResult:
+    """Create and confirm a PaymentIntent for one order.
+
+    The idempotency key is derived from the order, so a resubmitted form or a
+    network retry can never charge the same order twice.
+    """
+    params = {
+        "amount": amount,
+        "currency": currency,
+        "payment_method": payment_method_id,
+        "payment_method_types": ["card"],
+        "confirm": True,
+        "metadata": {"order_id": str(order_id), "confirmation_id": confirmation_id},
+    }
+    options = {"idempotency_key": f"order-{confirmation_id}-payment-intent"}
+
+    try:
+        intent = stripe_client().v1.payment_intents.create(params=params, options=options)
+    except stripe.CardError as exc:
+        logger.info("Card declined for order %s: code=%s", order_id, exc.code)
+        intent_id = ""
+        if exc.error and getattr(exc.error, "payment_intent", None):
+            intent_id = exc.error.payment_intent.get("id", "")
+        return PaymentResult(
+            PaymentOutcome.DECLINED, intent_id, message=exc.user_message or "Your card was declined."
+        )
+    except stripe.InvalidRequestError as exc:
+        # The payment method is the only object the request names, so a
+        # missing resource is the card. localstripe answers a bare 404.
+        if exc.code == "resource_missing" or exc.http_status == 404:
+            return PaymentResult(
+                PaymentOutcome.DECLINED,
+                message="The card details could not be found. Enter your card again.",
+            )
+        raise PaymentServiceError(f"Stripe rejected the payment request for order {order_id}: {exc.code}") from exc
+    except stripe.StripeError as exc:
+        raise PaymentServiceError(f"Stripe request for order {order_id} failed: {type(exc).__name__}") from exc
+
+    return _result_from_intent(intent)
+
+
+def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentResult:
+    """Return the current state of a PaymentIntent, as Stripe reports it."""
+    try:
+        intent = stripe_client().v1.payment_intents.retrieve(payment_intent_id)
+    except stripe.StripeError as exc:
+        raise PaymentServiceError(
+            f"Could not read PaymentIntent {payment_intent_id} from Stripe: {type(exc).__name__}"
+        ) from exc
+    return _result_from_intent(intent)
+
+
+def payment_intent_cancel(*, payment_intent_id: str) -> None:
+    try:
+        stripe_client().v1.payment_intents.cancel(payment_intent_id)
+    except stripe.StripeError as exc:
+        raise PaymentServiceError(
+            f"Could not cancel PaymentIntent {payment_intent_id}: {type(exc).__name__}"
+        ) from exc
+
+
+def payment_refund(*, payment_intent_id: str, confirmation_id: str) -> str:
+    """Refund a PaymentIntent in full and return the refund id."""
+    try:
+        refund = stripe_client().v1.refunds.create(
+            params={"payment_intent": payment_intent_id},
+            options={"idempotency_key": f"order-{confirmation_id}-refund"},
+        )
+    except stripe.StripeError as exc:
+        raise PaymentServiceError(
+            f"Refund of PaymentIntent {payment_intent_id} failed: {type(exc).__name__}"
+        ) from exc
+    return refund.id
+
+
+def webhook_event_construct(*, payload: bytes, signature: str):
+    """Verify a webhook's signature and return the event.
+
+    Raises ValueError for a malformed payload and
+    stripe.SignatureVerificationError for a bad or missing signature.
+    """
+    return stripe_client().construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)

@@ -1,0 +1,177 @@
+"""Writes for orders: creation, payment and the hand-off to fulfillment."""
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from fulfillment.tasks import fulfill_order
+from orders import payments
+from orders.models import Order, OrderLine
+from orders.payments import PaymentOutcome, PaymentResult
+
+logger = logging.getLogger(__name__)
+
+CUSTOMER_FIELDS = ("email", "full_name", "address_line1", "address_line2", "city", "postal_code", "country")
+
+
+class CheckoutError(Exception):
+    """The checkout cannot go ahead; the message is fit for the customer."""
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    product: "shop.models.Product"  # noqa: F821
+    quantity: int
+
+
+@transaction.atomic
+def order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
+    """Create an order awaiting payment, with prices read from the products."""
+    if not lines:
+        raise CheckoutError("Your cart is empty. Add an item before checking out.")
+
+    currencies = {line.product.currency for line in lines}
+    if len(currencies) != 1:
+        raise CheckoutError("Items priced in different currencies cannot be paid together.")
+
+    for line in lines:
+        if line.quantity > line.product.stock:
+            raise CheckoutError(
+                f"Only {line.product.stock} left of {line.product.name}. Change the quantity in your cart."
+            )
+
+    order = Order.objects.create(
+        **{field: customer.get(field, "") for field in CUSTOMER_FIELDS},
+        currency=currencies.pop(),
+        total=sum(line.product.price * line.quantity for line in lines),
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=line.product,
+            sku=line.product.sku,
+            name=line.product.name,
+            unit_price=line.product.price,
+            quantity=line.quantity,
+        )
+        for line in lines
+    )
+    logger.info("Order %s created with %s lines", order.pk, len(lines))
+    return order
+
+
+def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate: bool) -> PaymentResult:
+    """Charge the order's total and move the order to paid or payment failed.
+
+    A card that needs 3-D Secure is left to Stripe.js when the browser runs it;
+    otherwise the payment is cancelled, so no order waits on a step nobody can take.
+    """
+    result = payments.payment_intent_confirm(
+        amount=order.total,
+        currency=order.currency,
+        payment_method_id=payment_method_id,
+        order_id=order.pk,
+        confirmation_id=order.confirmation_id,
+    )
+    if result.payment_intent_id:
+        Order.objects.filter(pk=order.pk).update(payment_intent_id=result.payment_intent_id)
+        order.payment_intent_id = result.payment_intent_id
+
+    if result.outcome is PaymentOutcome.REQUIRES_ACTION and not browser_can_authenticate:
+        payments.payment_intent_cancel(payment_intent_id=result.payment_intent_id)
+        result = PaymentResult(
+            PaymentOutcome.DECLINED,
+            result.payment_intent_id,
+            message=(
+                "This card needs 3-D Secure authentication, which needs JavaScript in your browser. "
+                "Enable JavaScript or use another card."
+            ),
+        )
+
+    return _order_apply_payment_result(order=order, result=result)
+
+
+def order_payment_sync(*, order: Order) -> PaymentResult:
+    """Read the order's PaymentIntent from Stripe and apply its state, after 3-D Secure."""
+    if not order.payment_intent_id:
+        raise CheckoutError("This order has no payment to check. Place the order again.")
+    result = payments.payment_intent_retrieve(payment_intent_id=order.payment_intent_id)
+    if result.outcome is PaymentOutcome.REQUIRES_ACTION:
+        # The customer left the authentication window without finishing it.
+        payments.payment_intent_cancel(payment_intent_id=order.payment_intent_id)
+        result = PaymentResult(
+            PaymentOutcome.DECLINED,
+            order.payment_intent_id,
+            message="Card authentication was not completed. Try again or use another card.",
+        )
+    return _order_apply_payment_result(order=order, result=result)
+
+
+def _order_apply_payment_result(*, order: Order, result: PaymentResult) -> PaymentResult:
+    if result.outcome is PaymentOutcome.SUCCEEDED:
+        order_mark_paid(order_id=order.pk)
+    elif result.outcome is PaymentOutcome.DECLINED:
+        order_mark_payment_failed(order_id=order.pk, message=result.message)
+    order.refresh_from_db()
+    return result
+
+
+def order_mark_paid(*, order_id: int) -> bool:
+    """Move an order from awaiting payment to paid and enqueue its fulfillment.
+
+    Return True if this call made the change. The update is conditional on
+    the current status, so the checkout view and the Stripe webhook can both
+    report the same payment and fulfillment is still enqueued only once.
+    """
+    with transaction.atomic():
+        updated = Order.objects.filter(
+            pk=order_id,
+            status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_FAILED],
+        ).update(status=Order.Status.PAID, paid_at=timezone.now(), payment_error="", updated_at=timezone.now())
+        if updated:
+            fulfillment_enqueue(order_id=order_id)
+    if updated:
+        logger.info("Order %s paid; fulfillment enqueued", order_id)
+    else:
+        logger.info("Order %s was already marked paid; fulfillment not enqueued again", order_id)
+    return bool(updated)
+
+
+def order_mark_payment_failed(*, order_id: int, message: str) -> None:
+    Order.objects.filter(pk=order_id, status=Order.Status.AWAITING_PAYMENT).update(
+        status=Order.Status.PAYMENT_FAILED, payment_error=message[:500], updated_at=timezone.now()
+    )
+    logger.info("Payment for order %s failed", order_id)
+
+
+def fulfillment_enqueue(*, order_id: int) -> None:
+    """Send the fulfillment task once the current transaction commits.
+
+    The worker loads the order by id, so the message must not reach Redis
+    before the row it names is visible to other connections.
+    """
+    transaction.on_commit(lambda: fulfill_order.delay(order_id))
+
+
+def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) -> Order | None:
+    """Handle Stripe's `payment_intent.succeeded` event for one of our orders.
+
+    Return the order, or None when the PaymentIntent is not one of ours.
+    """
+    orders = Order.objects.all()
+    if payment_intent_id:
+        order = orders.filter(payment_intent_id=payment_intent_id).first()
+    else:
+        order = None
+    if order is None and order_id and order_id.isdigit():
+        order = orders.filter(pk=int(order_id)).first()
+        if order is not None and not order.payment_intent_id:
+            Order.objects.filter(pk=order.pk, payment_intent_id="").update(payment_intent_id=payment_intent_id)
+    if order is None:
+        logger.warning("Stripe reported payment %s, which matches no order", payment_intent_id)
+        return None
+
+    order_mark_paid(order_id=order.pk)
+    return order

@@ -1,0 +1,155 @@
+import logging
+
+import stripe
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from orders import payments, selectors, services
+from orders.forms import CheckoutForm
+from orders.payments import PaymentOutcome, PaymentServiceError
+from shop.cart import Cart, CartError
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_UNAVAILABLE = "The payment service is not answering right now, and you were not charged. Try again in a minute."
+
+
+def _checkout_render(request: HttpRequest, form: CheckoutForm, cart: Cart, *, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "cart_lines": cart.lines(),
+        "cart": cart,
+        "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "stripe_js_url": settings.STRIPE_JS_URL,
+    }
+    return render(request, "orders/checkout.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    cart = Cart(request.session)
+    if cart.is_empty:
+        messages.info(request, "Your cart is empty. Add an item before checking out.")
+        return redirect("shop:cart")
+    try:
+        cart.total
+    except CartError as exc:
+        messages.error(request, str(exc))
+        return redirect("shop:cart")
+
+    if request.method == "GET":
+        return _checkout_render(request, CheckoutForm(), cart)
+
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        return _checkout_render(request, form, cart, status=400)
+
+    lines = [services.CheckoutLine(product=line.product, quantity=line.quantity) for line in cart.lines()]
+    try:
+        order = services.order_create(lines=lines, customer=form.cleaned_data)
+    except services.CheckoutError as exc:
+        form.add_error(None, str(exc))
+        return _checkout_render(request, form, cart, status=409)
+
+    try:
+        result = services.order_pay(
+            order=order,
+            payment_method_id=form.cleaned_data["payment_method"],
+            browser_can_authenticate=form.cleaned_data["stripe_js"],
+        )
+    except PaymentServiceError:
+        logger.exception("Payment for order %s could not be completed", order.pk)
+        services.order_mark_payment_failed(order_id=order.pk, message=PAYMENT_UNAVAILABLE)
+        form.add_error(None, PAYMENT_UNAVAILABLE)
+        return _checkout_render(request, form, cart, status=503)
+
+    if result.outcome is PaymentOutcome.DECLINED:
+        form.add_error(None, f"{result.message} Your cart is still here. Try another card.")
+        return _checkout_render(request, form, cart, status=402)
+
+    if result.outcome is PaymentOutcome.REQUIRES_ACTION:
+        return render(
+            request,
+            "orders/authenticate.html",
+            {
+                "order": order,
+                "client_secret": result.client_secret,
+                "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+                "stripe_js_url": settings.STRIPE_JS_URL,
+                "complete_url": reverse("orders:payment_complete", args=[order.confirmation_id]),
+            },
+        )
+
+    cart.clear()
+    return redirect("orders:detail", confirmation_id=order.confirmation_id)
+
+
+@require_http_methods(["GET", "POST"])
+def payment_complete(request: HttpRequest, confirmation_id: str) -> HttpResponse:
+    """Check the payment with Stripe after Stripe.js handled 3-D Secure in the browser."""
+    order = selectors.order_get_by_confirmation_id(confirmation_id=confirmation_id)
+    if order.status == order.Status.AWAITING_PAYMENT:
+        try:
+            result = services.order_payment_sync(order=order)
+        except PaymentServiceError:
+            logger.exception("Payment state of order %s could not be read", order.pk)
+            messages.error(request, PAYMENT_UNAVAILABLE)
+            return redirect("orders:checkout")
+        if result.outcome is PaymentOutcome.DECLINED:
+            messages.error(request, f"{result.message} Your cart is still here.")
+            return redirect("orders:checkout")
+
+    if order.status == order.Status.PAYMENT_FAILED:
+        messages.error(request, order.payment_error or "Your payment did not go through.")
+        return redirect("orders:checkout")
+
+    Cart(request.session).clear()
+    return redirect("orders:detail", confirmation_id=order.confirmation_id)
+
+
+@require_GET
+def order_detail(request: HttpRequest, confirmation_id: str) -> HttpResponse:
+    order = selectors.order_get_by_confirmation_id(confirmation_id=confirmation_id)
+    context = {
+        "order": order,
+        "status": selectors.order_status_payload(order=order),
+        "masked_email": selectors.email_mask(order.email),
+        "status_url": reverse("orders:status", args=[order.confirmation_id]),
+    }
+    return render(request, "orders/detail.html", context)
+
+
+@require_GET
+def order_status(request: HttpRequest, confirmation_id: str) -> JsonResponse:
+    order = selectors.order_get_by_confirmation_id(confirmation_id=confirmation_id)
+    response = JsonResponse(selectors.order_status_payload(order=order))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Receive Stripe events, verified with the endpoint's signing secret."""
+    try:
+        event = payments.webhook_event_construct(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except ValueError:
+        return HttpResponseBadRequest("The webhook payload is not valid JSON.")
+    except stripe.SignatureVerificationError:
+        logger.warning("Rejected a Stripe webhook with a missing or invalid signature")
+        return HttpResponseBadRequest("The Stripe-Signature header is missing or does not match the signing secret.")
+
+    if event.type == "payment_intent.succeeded":
+        intent = event.data.object.to_dict()
+        metadata = intent.get("metadata") or {}
+        services.payment_succeeded_handle(payment_intent_id=intent.get("id", ""), order_id=metadata.get("order_id"))
+    else:
+        logger.info("Ignored Stripe event of type %s", event.type)
+    return HttpResponse(status=200)
