@@ -1,0 +1,216 @@
+"""Serve localstripe's fake Stripe API and Stripe.js on 127.0.0.1 only.
+
+Run as `python -m embedded.localstripe_server --port N`. localstripe's own
+start() is not used: in localstripe 1.15.10 it binds `::` on every interface
+and loads and saves its objects in /tmp/localstripe.pickle. This server binds
+127.0.0.1, keeps objects in memory only, and starts empty every time.
+
+Two changes bring localstripe 1.15.10 closer to Stripe, see
+_decline_charges_like_stripe() and _stripe_js_source().
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from localstripe import resources
+from localstripe import server as localstripe_server
+
+from embedded.ports import LOOPBACK
+
+logger = logging.getLogger("embedded.localstripe")
+
+STRIPE_JS_PATH = "/js.stripe.com/v3/"
+LOCALSTRIPE_JS_FILE = Path(localstripe_server.__file__).with_name("localstripe-v3.js")
+
+# Stripe.js value of the card number as the person typed it. Stripe's Card
+# Element ignores the spaces in "4242 4242 4242 4242", and localstripe's
+# element also moves focus to the expiry month once the value is 16
+# characters long, so spaces must go before either check sees the value.
+CARD_NUMBER_VALUE = "number: this._inputs.number.value,"
+CARD_NUMBER_VALUE_WITHOUT_SPACES = "number: this._inputs.number.value.replace(/\\s+/g, ''),"
+
+CREATE_PAYMENT_METHOD_STUB = "createPaymentMethod: async () => {},"
+
+# Stripe.js createPaymentMethod() for card Elements. It accepts the current
+# form createPaymentMethod({type: 'card', card: element, billing_details})
+# and the older form createPaymentMethod('card', element, {billing_details}),
+# and resolves to {paymentMethod} or {error} as Stripe.js does. The JSON body
+# is sent without a Content-Type header, like localstripe's createSource(),
+# so the browser makes a simple CORS request with no preflight, which
+# localstripe has no OPTIONS route for.
+CREATE_PAYMENT_METHOD = """createPaymentMethod: async (typeOrParams, element, data) => {
+      console.log('localstripe: Stripe().createPaymentMethod()');
+      const params = typeof typeOrParams === 'string'
+        ? {type: typeOrParams, card: element, ...(data || {})}
+        : {...typeOrParams};
+      if (params.type !== 'card') {
+        return {error: {
+          type: 'invalid_request_error',
+          message: 'localstripe supports createPaymentMethod() only for ' +
+                   `type 'card', not '${params.type}'.`,
+        }};
+      }
+      if (params.card instanceof Element) {
+        const value = params.card.value;
+        if (!value || !value.card.number) {
+          return {error: {
+            type: 'validation_error',
+            code: 'incomplete_number',
+            message: 'Your card number is incomplete.',
+          }};
+        }
+        params.card = {...value.card};
+        params.billing_details = {...(params.billing_details || {})};
+        params.billing_details.address =
+          {...(params.billing_details.address || {})};
+        if (!params.billing_details.address.postal_code && value.postal_code) {
+          params.billing_details.address.postal_code = value.postal_code;
+        }
+      }
+      try {
+        const response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/payment_methods`, {
+          method: 'POST',
+          body: JSON.stringify({
+            key: apiKey,
+            payment_user_agent: 'localstripe',
+            ...params,
+          }),
+        });
+        const body = await response.json().catch(() => ({}));
+        if (response.status !== 200 || body.error) {
+          return {error: body.error || {
+            type: 'api_error',
+            message: `localstripe answered HTTP ${response.status}.`,
+          }};
+        }
+        return {paymentMethod: body};
+      } catch (err) {
+        return {error: {type: 'api_connection_error', message: String(err)}};
+      }
+    },"""
+
+
+def _disable_pickle_store() -> None:
+    """Keep localstripe's objects in memory only.
+
+    localstripe 1.15.10 pickles its whole store to /tmp/localstripe.pickle on
+    every change, a fixed path shared by every localstripe on the machine.
+    """
+    resources.Store.dump_to_disk = lambda self: None
+
+
+def _decline_charges_like_stripe() -> None:
+    """Decline charges on the cards that localstripe declines only when attached.
+
+    Stripe declines test card 4000000000000002 (pm_card_visa_chargeDeclined)
+    when it is charged, for example by a confirmed PaymentIntent. localstripe
+    1.15.10 declines it, and the other cards in
+    PaymentMethod._attaching_is_declined(), only when attached to a customer,
+    so a PaymentIntent confirmed with it succeeds. After this change the
+    charge fails with HTTP 402 and code card_declined, which the stripe
+    library raises as stripe.CardError. localstripe reports card_declined for
+    every one of these cards, where Stripe gives some of them other codes,
+    such as expired_card for 4000000000000069.
+    """
+    charging_is_declined = resources.PaymentMethod._charging_is_declined
+
+    def _charging_is_declined(payment_method) -> bool:
+        return charging_is_declined(payment_method) or (
+            resources.PaymentMethod._attaching_is_declined(payment_method)
+        )
+
+    resources.PaymentMethod._charging_is_declined = _charging_is_declined
+
+
+def _stripe_js_source() -> str:
+    """Return localstripe's Stripe.js with createPaymentMethod() implemented.
+
+    localstripe 1.15.10 ships createPaymentMethod() as an empty stub that
+    resolves to undefined. The card Element keeps localstripe's plain inputs,
+    whose placeholders are number, exp_month, exp_year (two digits), cvc and
+    postal_code.
+    """
+    source = LOCALSTRIPE_JS_FILE.read_text()
+    for expected in (CARD_NUMBER_VALUE, CREATE_PAYMENT_METHOD_STUB):
+        if source.count(expected) != 1:
+            raise RuntimeError(
+                f"{LOCALSTRIPE_JS_FILE} does not contain {expected!r} exactly once, so this "
+                "localstripe version differs from 1.15.10, which embedded.localstripe_server "
+                "was written for. Install localstripe 1.15.10 or update the patch."
+            )
+    source = source.replace(CARD_NUMBER_VALUE, CARD_NUMBER_VALUE_WITHOUT_SPACES)
+    return source.replace(CREATE_PAYMENT_METHOD_STUB, CREATE_PAYMENT_METHOD)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    """Accept a publishable key for POST /v1/payment_methods, as Stripe does.
+
+    Stripe.js creates PaymentMethods with the publishable key. localstripe
+    1.15.10 accepts a publishable key only on a few other paths, so every
+    other request goes through localstripe's own check.
+    """
+    if request.method == "POST" and request.path == "/v1/payment_methods":
+        data = await localstripe_server.get_post_data(request, remove_auth=False)
+        key = data.get("key") if data else None
+        if isinstance(key, str) and key.startswith("pk_"):
+            return await handler(request)
+    return await localstripe_server.auth_middleware(request, handler)
+
+
+def build_app() -> web.Application:
+    """Build an aiohttp application with localstripe's routes and this module's changes.
+
+    localstripe's module-level app cannot take a new middleware or a
+    replaced route, so its routes are copied, in order, into a new app.
+    Its store-saving middleware is left out.
+    """
+    _disable_pickle_store()
+    _decline_charges_like_stripe()
+    stripe_js = _stripe_js_source()
+
+    async def serve_stripe_js(request: web.Request) -> web.Response:
+        return web.Response(text=stripe_js, content_type="application/javascript")
+
+    app = web.Application(middlewares=[localstripe_server.error_middleware, auth_middleware])
+    app.on_response_prepare.append(localstripe_server.add_cors_headers)
+    for route in localstripe_server.app.router.routes():
+        path = route.resource.canonical
+        handler = serve_stripe_js if path == STRIPE_JS_PATH else route.handler
+        app.router.add_route(route.method, path, handler)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port", type=int, default=8420, help="TCP port to listen on at 127.0.0.1 (default 8420)"
+    )
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        app = build_app()
+    except RuntimeError as error:
+        logger.error("%s", error)
+        sys.exit(1)
+
+    logger.info("localstripe listening on http://%s:%s, objects kept in memory", LOOPBACK, args.port)
+    web.run_app(
+        app,
+        host=LOOPBACK,
+        port=args.port,
+        access_log=logging.getLogger("aiohttp.access"),
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Pytest plugin that starts the embedded services and provides a real Celery worker.
+
+pyproject.toml loads it with `-p embedded.pytest_plugin`. Before
+pytest-django imports the settings, it starts on free ports the services
+that the environment does not name (see embedded.services) and exports
+their addresses into os.environ. It also gives this run its own Celery
+queue through CELERY_TASK_DEFAULT_QUEUE, so a test run never takes tasks
+from `make run` or from another run on the same Redis, and they never take
+this run's tasks.
+"""
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from embedded.paths import log_path
+from embedded.processes import (
+    ManagedProcess,
+    ServiceError,
+    read_log_tail,
+    start_process,
+    stop_process,
+)
+from embedded.services import EmbeddedServices
+
+logger = logging.getLogger(__name__)
+
+RUN_ID = secrets.token_hex(4)
+TEST_QUEUE = f"fulfillment-test-{RUN_ID}"
+WORKER_READY_TIMEOUT = 90.0
+WORKER_STOP_TIMEOUT = 30.0
+
+_services_key = pytest.StashKey[EmbeddedServices]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
+    """Start the embedded services before pytest-django configures Django."""
+    namespace = early_config.known_args_namespace
+    if not (getattr(namespace, "help", False) or getattr(namespace, "version", False)):
+        _start_services(early_config)
+    return (yield)
+
+
+def _start_services(config: pytest.Config) -> None:
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = TEST_QUEUE
+    services = EmbeddedServices(os.environ, free_ports=True)
+    # pytest runs the cleanup stack even when startup fails before
+    # pytest_configure, where pytest_unconfigure would not be called.
+    config.add_cleanup(services.stop)
+    try:
+        os.environ.update(services.start())
+    except ServiceError as error:
+        raise pytest.UsageError(f"Starting the embedded services failed: {error}") from error
+    config.stash[_services_key] = services
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Delete this run's queue on a shared Redis, then stop the embedded services."""
+    services = config.stash.get(_services_key, None)
+    if services is None:
+        return
+    if services.redis is None:
+        _delete_test_queue()
+    services.stop()
+
+
+def _delete_test_queue() -> None:
+    """Delete the per-run queue and its binding, which would otherwise stay on a shared Redis."""
+    celery_module = sys.modules.get("config.celery")
+    if celery_module is None:
+        return
+    celery_app = celery_module.app
+    try:
+        with celery_app.connection_for_write() as connection:
+            queue = celery_app.amqp.queues[TEST_QUEUE](connection.default_channel)
+            # kombu deletes only the bindings it has seen declared.
+            queue.declare()
+            queue.delete()
+    except Exception as error:  # noqa: BLE001 - cleanup must not hide the test results
+        logger.warning("Deleting the test queue %s failed: %s", TEST_QUEUE, error)
+
+
+@dataclass
+class FulfillmentWorker:
+    """A running Celery worker that consumes this test run's queue."""
+
+    process: ManagedProcess
+    hostname: str
+    queue: str
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    def log_text(self) -> str:
+        """Return everything the worker has logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def worker_database_url(settings_dict: Mapping, environ: Mapping[str, str] = os.environ) -> str:
+    """Return a DATABASE_URL for the test database that pytest-django created.
+
+    For SQLite that is the file in settings_dict["NAME"]. For a server
+    database, the database name in DATABASE_URL is replaced, which keeps its
+    credentials and query options such as sslmode.
+    """
+    name = str(settings_dict["NAME"])
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        if name == ":memory:" or name.startswith("file:"):
+            raise ServiceError(
+                f"The test database is the in-memory SQLite database {name!r}, which a worker "
+                "process cannot open. Set TEST NAME to a file, as config.settings.test does."
+            )
+        return f"sqlite:///{Path(name).resolve()}"
+
+    database_url = environ.get("DATABASE_URL")
+    if not database_url:
+        raise ServiceError(
+            f"The test database uses {settings_dict['ENGINE']}, but DATABASE_URL is not set, "
+            "so no URL for the worker can be built. Set DATABASE_URL."
+        )
+    parts = urllib.parse.urlsplit(database_url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(name, safe="")))
+
+
+@pytest.fixture(scope="session")
+def fulfillment_worker(django_db_setup) -> Iterator[FulfillmentWorker]:
+    """Run a real Celery worker against the test database for the whole session.
+
+    Tests that need the worker to see their rows must commit them, for
+    example with `@pytest.mark.django_db(transaction=True)`. The worker is
+    stopped before pytest-django drops the test database.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    from config.celery import app as celery_app
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    hostname = f"fulfillment-{RUN_ID}@{socket.gethostname()}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        "DATABASE_URL": worker_database_url(connection.settings_dict),
+    }
+
+    # Messages left by an earlier run that used the same queue name would
+    # otherwise run against this run's database.
+    purged = celery_app.control.purge()
+    if purged:
+        logger.info("Purged %s stale messages from queue %s", purged, queue)
+
+    args = [
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
+        "--hostname", hostname,
+        # Mingle and gossip would exchange state with unrelated workers on a shared Redis.
+        "--without-mingle", "--without-gossip",
+    ]
+    managed = start_process("Celery worker", args, log_path=log_path("test-worker"), env=env)
+    worker = FulfillmentWorker(process=managed, hostname=hostname, queue=queue)
+    try:
+        _wait_until_ready(celery_app, worker)
+        yield worker
+    finally:
+        stop_process(managed, timeout=WORKER_STOP_TIMEOUT)
+
+
+def _wait_until_ready(celery_app, worker: FulfillmentWorker) -> None:
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while True:
+        exit_code = worker.process.exit_code()
+        if exit_code is not None:
+            raise ServiceError(
+                f"The Celery worker exited with code {exit_code} during startup. "
+                f"See {worker.log_path}; its last lines:\n{read_log_tail(worker.log_path, 40)}"
+            )
+        replies = celery_app.control.ping(destination=[worker.hostname], timeout=1.0)
+        if any(worker.hostname in reply for reply in replies):
+            return
+        if time.monotonic() >= deadline:
+            raise ServiceError(
+                f"The Celery worker {worker.hostname} did not answer a ping within "
+                f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}; its last lines:\n"
+                f"{read_log_tail(worker.log_path, 40)}"
+            )
