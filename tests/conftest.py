@@ -1,0 +1,105 @@
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from shop.models import Product
+
+CUSTOMER = {
+    "email": "ada.lovelace@example.org",
+    "full_name": "Ada Lovelace",
+    "address_line1": "12 Analytical Row",
+    "address_line2": "Flat 3",
+    "city": "London",
+    "postal_code": "NW1 6XE",
+    "country": "GB",
+}
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, message: str = ""):
+    """Poll `condition` until it returns a truthy value, and return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout} s waiting for: {message or condition}")
+        time.sleep(interval)
+
+
+def stripe_signature(payload: bytes, *, secret: str | None = None, timestamp: int | None = None) -> str:
+    """Return a Stripe-Signature header for `payload`, as Stripe computes it."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    secret = settings.STRIPE_WEBHOOK_SECRET if secret is None else secret
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def payment_succeeded_event(*, payment_intent_id: str, order_id: int) -> bytes:
+    return json.dumps(
+        {
+            "id": f"evt_{payment_intent_id}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "data": {
+                "object": {
+                    "id": payment_intent_id,
+                    "object": "payment_intent",
+                    "status": "succeeded",
+                    "metadata": {"order_id": str(order_id)},
+                }
+            },
+        }
+    ).encode()
+
+
+@pytest.fixture
+def product_factory(db):
+    counter = iter(range(1, 10_000))
+
+    def create(**overrides) -> Product:
+        number = next(counter)
+        values = {
+            "name": f"Test Product {number}",
+            "slug": f"test-product-{number}",
+            "sku": f"TST-{number:03d}",
+            "description": "A product made for a test.",
+            "price": 2500,
+            "currency": "usd",
+            "image": "shop/products/placeholder.svg",
+            "stock": 10,
+        }
+        values.update(overrides)
+        return Product.objects.create(**values)
+
+    return create
+
+
+@pytest.fixture
+def product(product_factory) -> Product:
+    return product_factory(name="Trail Mug", sku="MUG-001", price=1800, stock=10)
+
+
+def checkout_data(**overrides) -> dict:
+    data = dict(CUSTOMER, payment_method="pm_card_visa")
+    data.update(overrides)
+    return data
+
+
+def cart_add(client: Client, product: Product, quantity: int = 1) -> None:
+    response = client.post("/cart/add/", {"product": product.pk, "quantity": quantity})
+    assert response.status_code == 302, response.content[:500]
+
+
+@pytest.fixture
+def shopper(client, product) -> Client:
+    """A client with one Trail Mug in its cart."""
+    cart_add(client, product, 2)
+    return client
