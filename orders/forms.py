@@ -41,7 +41,7 @@ class CheckoutForm(forms.Form):
         required=False,
         max_length=255,
     )
-    # Set to "1" by the checkout script, so the server knows the browser can
+    # Set to "1" by the checkout script, so the server can tell that the browser can
     # run Stripe.js for 3-D Secure.
     stripe_js = forms.BooleanField(widget=forms.HiddenInput, required=False)
 

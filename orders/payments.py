@@ -81,7 +81,7 @@ def payment_intent_confirm(
         )
     except stripe.InvalidRequestError as exc:
         # The payment method is the only object the request names, so a
-        # missing resource is the card. localstripe answers a bare 404.
+        # missing resource is the card. localstripe returns a bare 404.
         if exc.code == "resource_missing" or exc.http_status == 404:
             return PaymentResult(
                 PaymentOutcome.DECLINED,

@@ -18,7 +18,7 @@ STATUS_MESSAGES = {
     Order.Status.PAID: "Payment received. We are reserving your items and sending your confirmation.",
     Order.Status.FULFILLED: "Your order is confirmed. A confirmation email is on its way.",
     Order.Status.OUT_OF_STOCK: "An item sold out before we could reserve it. Your payment is being refunded.",
-    Order.Status.FULFILLMENT_FAILED: "We could not complete your order. Our team has been told and will contact you.",
+    Order.Status.FULFILLMENT_FAILED: "We could not complete your order. Our team has been notified and will contact you.",
 }
 
 

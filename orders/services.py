@@ -66,7 +66,7 @@ def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate:
     """Charge the order's total and move the order to paid or payment failed.
 
     A card that needs 3-D Secure is left to Stripe.js when the browser runs it;
-    otherwise the payment is cancelled, so no order waits on a step nobody can take.
+    otherwise the payment is cancelled, so no order waits for an authentication step that cannot happen.
     """
     result = payments.payment_intent_confirm(
         amount=order.total,

@@ -22,10 +22,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def page():
-    # Playwright's sync API runs an event loop in this thread, and Django
-    # refuses ORM calls from a thread with a running loop unless told it is safe.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread, and Django raises
+    # on ORM calls from a thread with a running loop unless this variable is set.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

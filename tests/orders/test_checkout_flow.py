@@ -103,7 +103,7 @@ def test_unknown_payment_method_is_declined(shopper):
 
 
 def three_d_secure_payment_method() -> str:
-    # Stripe's test card that always asks for 3-D Secure.
+    # Stripe's test card that always requires 3-D Secure.
     method = payments.stripe_client().v1.payment_methods.create(
         params={"type": "card", "card": {"number": "4000002500003155", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
     )
