@@ -3,7 +3,7 @@
 Run as `python -m embedded.admin_user PASSWORD_FILE` with DJANGO_SETTINGS_MODULE
 set. The new account is `admin` with a random password, which goes only into
 PASSWORD_FILE (mode 0600), never to the terminal or a log. The last line of
-stdout tells how to log in.
+stdout is the login hint that embedded.run shows in its table.
 """
 import argparse
 import os
@@ -48,7 +48,7 @@ def ensure_admin(password_file: Path) -> str:
         username=ADMIN_USERNAME, email="admin@shop.example.com", password=password
     )
     write_password_file(password_file, password)
-    print(f"Created the superuser {ADMIN_USERNAME}; its password is in {password_file}.")
+    print(f"Created the superuser {ADMIN_USERNAME}. Its password is in {password_file}.")
     return f"user {ADMIN_USERNAME}, password in {password_file}"
 
 

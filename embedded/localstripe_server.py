@@ -82,7 +82,7 @@ CREATE_PAYMENT_METHOD = """createPaymentMethod: async (typeOrParams, element, da
         if (response.status !== 200 || body.error) {
           return {error: body.error || {
             type: 'api_error',
-            message: `localstripe answered HTTP ${response.status}.`,
+            message: `localstripe returned HTTP ${response.status}.`,
           }};
         }
         return {paymentMethod: body};

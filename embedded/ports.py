@@ -56,7 +56,7 @@ def wait_for_port(
         if exit_code is not None:
             raise ServiceError(
                 f"{managed.name} exited with code {exit_code} before it listened on "
-                f"{LOOPBACK}:{port}. See {managed.log_path}; its last lines:\n"
+                f"{LOOPBACK}:{port}. See {managed.log_path}. Its last lines:\n"
                 f"{read_log_tail(managed.log_path)}"
             )
         try:
@@ -67,6 +67,6 @@ def wait_for_port(
         if time.monotonic() >= deadline:
             raise ServiceError(
                 f"{managed.name} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s. "
-                f"See {managed.log_path}; its last lines:\n{read_log_tail(managed.log_path)}"
+                f"See {managed.log_path}. Its last lines:\n{read_log_tail(managed.log_path)}"
             )
         time.sleep(0.1)

@@ -63,7 +63,7 @@ def start_process(
             )
         except OSError as error:
             raise ServiceError(
-                f"Could not start {name} ({args[0]}): {error}. "
+                f"Starting {name} ({args[0]}) failed: {error}. "
                 "Check that the project is installed with `make` or `pip install -e '.[test]'`."
             ) from error
     logger.debug("Started %s (pid %s), log: %s", name, process.pid, log_path)

@@ -6,7 +6,7 @@ that the environment does not name (see embedded.services) and exports
 their addresses into os.environ. It also gives this run its own Celery
 queue through CELERY_TASK_DEFAULT_QUEUE, so a test run never takes tasks
 from `make run` or from another run on the same Redis, and they never take
-this run's tasks.
+this run's tasks. Logs go to var/log/test/.
 """
 import logging
 import os
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from embedded.paths import log_path
+from embedded.paths import var_dir
 from embedded.processes import (
     ManagedProcess,
     ServiceError,
@@ -50,9 +50,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
     return (yield)
 
 
+def log_dir_for_tests() -> Path:
+    """Return var/log/test/, which keeps test logs apart from those of `make run`."""
+    return var_dir() / "log" / "test"
+
+
 def _start_services(config: pytest.Config) -> None:
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = TEST_QUEUE
-    services = EmbeddedServices(os.environ, free_ports=True)
+    services = EmbeddedServices(os.environ, free_ports=True, log_dir=log_dir_for_tests())
     # pytest runs the cleanup stack even when startup fails before
     # pytest_configure, where pytest_unconfigure would not be called.
     config.add_cleanup(services.stop)
@@ -81,6 +86,8 @@ def _delete_test_queue() -> None:
     celery_app = celery_module.app
     try:
         with celery_app.connection_for_write() as connection:
+            # One attempt only: Celery's default retries would stall the end of the run.
+            connection.ensure_connection(max_retries=1)
             queue = celery_app.amqp.queues[TEST_QUEUE](connection.default_channel)
             # kombu deletes only the bindings it has seen declared.
             queue.declare()
@@ -166,7 +173,8 @@ def fulfillment_worker(django_db_setup) -> Iterator[FulfillmentWorker]:
         # Mingle and gossip would exchange state with unrelated workers on a shared Redis.
         "--without-mingle", "--without-gossip",
     ]
-    managed = start_process("Celery worker", args, log_path=log_path("test-worker"), env=env)
+    log_file = log_dir_for_tests() / "worker.log"
+    managed = start_process("Celery worker", args, log_path=log_file, env=env)
     worker = FulfillmentWorker(process=managed, hostname=hostname, queue=queue)
     try:
         _wait_until_ready(celery_app, worker)
@@ -182,14 +190,14 @@ def _wait_until_ready(celery_app, worker: FulfillmentWorker) -> None:
         if exit_code is not None:
             raise ServiceError(
                 f"The Celery worker exited with code {exit_code} during startup. "
-                f"See {worker.log_path}; its last lines:\n{read_log_tail(worker.log_path, 40)}"
+                f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path, 40)}"
             )
         replies = celery_app.control.ping(destination=[worker.hostname], timeout=1.0)
         if any(worker.hostname in reply for reply in replies):
             return
         if time.monotonic() >= deadline:
             raise ServiceError(
-                f"The Celery worker {worker.hostname} did not answer a ping within "
-                f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}; its last lines:\n"
+                f"The Celery worker {worker.hostname} did not reply to a ping within "
+                f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}. Its last lines:\n"
                 f"{read_log_tail(worker.log_path, 40)}"
             )

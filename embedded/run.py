@@ -82,8 +82,8 @@ def run_management_command(args: list[str], env: Mapping[str, str]) -> None:
     result = subprocess.run(command, cwd=PROJECT_DIR, env=dict(env), stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise ServiceError(
-            f"`manage.py {' '.join(args)}` failed with exit code {result.returncode}; "
-            "its output is above."
+            f"`manage.py {' '.join(args)}` failed with exit code {result.returncode}. "
+            "Its output is above."
         )
 
 
@@ -106,8 +106,8 @@ def ensure_admin(env: Mapping[str, str]) -> str:
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         raise ServiceError(
-            f"Ensuring the admin account failed with exit code {result.returncode}; "
-            "its errors are above."
+            f"Ensuring the admin account failed with exit code {result.returncode}. "
+            "Its errors are above."
         )
     for line in lines[:-1]:
         print(line)
@@ -121,6 +121,15 @@ def start_worker(env: Mapping[str, str]) -> ManagedProcess:
         "--loglevel=INFO", "--concurrency=2",
     ]
     worker = start_process("Celery worker", args, log_path=log_path("worker", env), env=env)
+    try:
+        _wait_until_worker_ready(worker)
+    except BaseException:
+        stop_process(worker)
+        raise
+    return worker
+
+
+def _wait_until_worker_ready(worker: ManagedProcess) -> None:
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
     # Celery logs "celery@<host> ready." once it consumes from its queues.
     while " ready." not in worker.log_path.read_text(errors="replace"):
@@ -128,15 +137,14 @@ def start_worker(env: Mapping[str, str]) -> ManagedProcess:
         if exit_code is not None:
             raise ServiceError(
                 f"The Celery worker exited with code {exit_code} during startup. "
-                f"See {worker.log_path}; its last lines:\n{read_log_tail(worker.log_path)}"
+                f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path)}"
             )
         if time.monotonic() >= deadline:
             raise ServiceError(
                 f"The Celery worker did not report ready within {WORKER_READY_TIMEOUT:.0f} s. "
-                f"See {worker.log_path}; its last lines:\n{read_log_tail(worker.log_path)}"
+                f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path)}"
             )
         time.sleep(0.2)
-    return worker
 
 
 def start_web_server(name: str, port: int, env: Mapping[str, str]) -> ManagedProcess:
@@ -148,7 +156,11 @@ def start_web_server(name: str, port: int, env: Mapping[str, str]) -> ManagedPro
         args = [sys.executable, "manage.py", "runserver", address]
     web = start_process(f"web server ({name})", args, log_path=log_path("web", env), env=env)
     web.url = f"http://{address}/"
-    wait_for_port(port, managed=web, timeout=WEB_READY_TIMEOUT)
+    try:
+        wait_for_port(port, managed=web, timeout=WEB_READY_TIMEOUT)
+    except BaseException:
+        stop_process(web)
+        raise
     return web
 
 
@@ -223,13 +235,13 @@ def supervise(services: EmbeddedServices, children: list[ManagedProcess]) -> Non
         if exited is not None:
             raise ServiceError(
                 f"{exited.name} exited with code {exited.exit_code()}, so the shop is stopping. "
-                f"See {exited.log_path}; its last lines:\n{read_log_tail(exited.log_path)}"
+                f"See {exited.log_path}. Its last lines:\n{read_log_tail(exited.log_path)}"
             )
         time.sleep(0.5)
 
 
 def run(environ: Mapping[str, str]) -> int:
-    """Start everything, supervise it, and stop it all; return the exit status."""
+    """Start everything, supervise it, stop it all, and return the exit status."""
     services = EmbeddedServices(environ)
     children: list[ManagedProcess] = []
     try:

@@ -9,6 +9,7 @@ A service is started only when the environment does not name a real one:
 
 `make run` uses fixed ports that match config.settings.local, overridable
 with REDIS_PORT, LOCALSTRIPE_PORT and SES_PORT. The tests use free ports.
+Each service logs to <log_dir>/<name>.log, by default var/log/.
 Either way the addresses are returned as environment variables, and callers
 pass them to every child process, so the settings never fall back to a
 default that points at the wrong port.
@@ -17,8 +18,10 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from embedded import ses, stripe
+from embedded.paths import log_path
 from embedded.ports import ensure_port_free, find_free_port
 from embedded.processes import ManagedProcess, ServiceError, stop_process
 from embedded.redis import redis_start
@@ -62,9 +65,16 @@ class EmbeddedServices:
     can be called any number of times.
     """
 
-    def __init__(self, environ: Mapping[str, str] = os.environ, *, free_ports: bool = False):
+    def __init__(
+        self,
+        environ: Mapping[str, str] = os.environ,
+        *,
+        free_ports: bool = False,
+        log_dir: Path | None = None,
+    ):
         self.environ = dict(environ)
         self.free_ports = free_ports
+        self.log_dir = log_dir
         self.redis: ManagedProcess | None = None
         self.localstripe: ManagedProcess | None = None
         self.ses: ManagedProcess | None = None
@@ -79,12 +89,16 @@ class EmbeddedServices:
         """Start the needed services and return the variables to add to a child's environment."""
         try:
             if needs_redis(self.environ):
-                self.redis = redis_start(self._port(REDIS_PORT), environ=self.environ)
+                self.redis = redis_start(
+                    self._port(REDIS_PORT), log_file=self._log_file("redis"), environ=self.environ
+                )
                 self.env["REDIS_URL"] = self.redis.url
 
             if needs_localstripe(self.environ):
                 self.localstripe = stripe.localstripe_start(
-                    self._port(LOCALSTRIPE_PORT), environ=self.environ
+                    self._port(LOCALSTRIPE_PORT),
+                    log_file=self._log_file("localstripe"),
+                    environ=self.environ,
                 )
                 self.env.update({
                     "STRIPE_SECRET_KEY": stripe.SECRET_KEY,
@@ -94,7 +108,9 @@ class EmbeddedServices:
                 })
 
             if needs_ses(self.environ):
-                self.ses = ses.ses_start(self._port(SES_PORT), environ=self.environ)
+                self.ses = ses.ses_start(
+                    self._port(SES_PORT), log_file=self._log_file("ses"), environ=self.environ
+                )
                 self.env.update({
                     "AWS_SES_ENDPOINT_URL": self.ses.url,
                     "AWS_ACCESS_KEY_ID": ses.ACCESS_KEY_ID,
@@ -131,6 +147,12 @@ class EmbeddedServices:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def _log_file(self, name: str) -> Path:
+        if self.log_dir is None:
+            return log_path(name, self.environ)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{name}.log"
 
     def _port(self, setting: PortSetting) -> int:
         value = self.environ.get(setting.variable)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from email.utils import parseaddr
+from pathlib import Path
 
 from embedded.paths import log_path
 from embedded.ports import LOOPBACK, wait_for_port
@@ -28,6 +29,7 @@ def ses_start(
     *,
     sender: str | None = None,
     verify_sender: bool = True,
+    log_file: Path | None = None,
     environ: Mapping[str, str] = os.environ,
     timeout: float = 60.0,
 ) -> ManagedProcess:
@@ -37,21 +39,25 @@ def ses_start(
     orders@shop.example.com, matching config.settings.base. With
     `verify_sender=False` every send fails with MessageRejected until the
     caller verifies an identity itself. The returned process's url is the
-    endpoint for AWS_SES_ENDPOINT_URL.
+    endpoint for AWS_SES_ENDPOINT_URL. The log goes to `log_file`, by default
+    var/log/ses.log.
     """
     args = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
     child_env = dict(environ)
     # moto's server sends nothing outside this machine, but it imports boto3
     # too, so keep it away from the instance metadata service as well.
     child_env["AWS_EC2_METADATA_DISABLED"] = "true"
-    managed = start_process("SES (moto)", args, log_path=log_path("ses", environ), env=child_env)
+    log_file = log_file or log_path("ses", environ)
+    managed = start_process("SES (moto)", args, log_path=log_file, env=child_env)
     managed.url = f"http://{LOOPBACK}:{port}"
     try:
         wait_for_port(port, managed=managed, timeout=timeout)
         if verify_sender:
-            verify_email_identity(
-                managed.url, sender or environ.get("DEFAULT_FROM_EMAIL") or DEFAULT_SENDER
-            )
+            address = sender or environ.get("DEFAULT_FROM_EMAIL") or DEFAULT_SENDER
+            try:
+                verify_email_identity(managed.url, address)
+            except ServiceError as error:
+                raise ServiceError(f"{error} See {managed.log_path}.") from error
     except BaseException:
         stop_process(managed)
         raise
@@ -94,6 +100,6 @@ def verify_email_identity(endpoint_url: str, address: str, *, timeout: float = 3
             if time.monotonic() >= deadline:
                 raise ServiceError(
                     f"Verifying the sender {address} at the SES endpoint {endpoint_url} failed: "
-                    f"{error}. See var/log/ses.log."
+                    f"{error}."
                 ) from error
             time.sleep(0.5)

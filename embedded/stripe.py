@@ -6,6 +6,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 
 from embedded.paths import log_path
 from embedded.ports import LOOPBACK, wait_for_port
@@ -21,16 +22,19 @@ WEBHOOK_SECRET = "whsec_localstripe"
 def localstripe_start(
     port: int,
     *,
+    log_file: Path | None = None,
     environ: Mapping[str, str] = os.environ,
     timeout: float = 30.0,
 ) -> ManagedProcess:
     """Start embedded.localstripe_server on 127.0.0.1:`port` and wait until it listens.
 
     The returned process's url is the API base for the stripe library, and
-    Stripe.js is served at `<url>/js.stripe.com/v3/`.
+    Stripe.js is served at `<url>/js.stripe.com/v3/`. The log goes to
+    `log_file`, by default var/log/localstripe.log.
     """
     args = [sys.executable, "-m", "embedded.localstripe_server", "--port", str(port)]
-    managed = start_process("localstripe", args, log_path=log_path("localstripe", environ))
+    log_file = log_file or log_path("localstripe", environ)
+    managed = start_process("localstripe", args, log_path=log_file)
     managed.url = f"http://{LOOPBACK}:{port}"
     try:
         wait_for_port(port, managed=managed, timeout=timeout)
@@ -76,7 +80,7 @@ def register_webhook(
     except (urllib.error.URLError, OSError) as error:
         raise ServiceError(
             f"Registering the webhook {url} with localstripe at {api_base} failed: {error}. "
-            "Check that localstripe runs (see var/log/localstripe.log)."
+            "Check that localstripe runs at that address."
         ) from error
 
 

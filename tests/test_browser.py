@@ -4,6 +4,7 @@ import re
 import shutil
 
 import pytest
+from django.db import connections
 
 from orders.models import Order
 from tests.conftest import CUSTOMER, wait_for
@@ -47,6 +48,10 @@ def page(monkeypatch):
         yield page
         context.close()
         browser.close()
+
+    # ORM calls made while Playwright's loop runs use their own connection,
+    # which would otherwise stay open and block dropping the test database.
+    connections.close_all()
 
 
 def test_person_orders_with_test_card(page, live_server, product_factory, fulfillment_worker):
