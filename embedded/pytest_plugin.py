@@ -8,6 +8,7 @@ queue through CELERY_TASK_DEFAULT_QUEUE, so a test run never takes tasks
 from `make run` or from another run on the same Redis, and they never take
 this run's tasks. Logs go to var/log/test/.
 """
+import contextlib
 import logging
 import os
 import secrets
@@ -139,6 +140,45 @@ def worker_database_url(settings_dict: Mapping, environ: Mapping[str, str] = os.
     return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(name, safe="")))
 
 
+@contextlib.contextmanager
+def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None = None) -> Iterator[FulfillmentWorker]:
+    """Run a Celery worker process that consumes `queue`, against the test database.
+
+    `extra_env` changes the worker's environment, for example to point it at
+    an email endpoint that does not answer. The worker is stopped on exit.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    from config.celery import app as celery_app
+
+    hostname = f"{name}-{RUN_ID}@{socket.gethostname()}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        "DATABASE_URL": worker_database_url(connection.settings_dict),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        **(extra_env or {}),
+    }
+
+    args = [
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
+        "--hostname", hostname,
+        "--queues", queue,
+        # Mingle and gossip would exchange state with unrelated workers on a shared Redis.
+        "--without-mingle", "--without-gossip",
+    ]
+    log_file = log_dir_for_tests() / f"{name}.log"
+    managed = start_process(f"Celery worker {name}", args, log_path=log_file, env=env)
+    worker = FulfillmentWorker(process=managed, hostname=hostname, queue=queue)
+    try:
+        _wait_until_ready(celery_app, worker)
+        yield worker
+    finally:
+        stop_process(managed, timeout=WORKER_STOP_TIMEOUT)
+
+
 @pytest.fixture(scope="session")
 def fulfillment_worker(django_db_setup) -> Iterator[FulfillmentWorker]:
     """Run a real Celery worker against the test database for the whole session.
@@ -148,39 +188,18 @@ def fulfillment_worker(django_db_setup) -> Iterator[FulfillmentWorker]:
     stopped before pytest-django drops the test database.
     """
     from django.conf import settings
-    from django.db import connection
 
     from config.celery import app as celery_app
 
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    hostname = f"fulfillment-{RUN_ID}@{socket.gethostname()}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-        "DATABASE_URL": worker_database_url(connection.settings_dict),
-    }
-
     # Messages left by an earlier run that used the same queue name would
     # otherwise run against this run's database.
     purged = celery_app.control.purge()
     if purged:
         logger.info("Purged %s stale messages from queue %s", purged, queue)
 
-    args = [
-        sys.executable, "-m", "celery", "-A", "config", "worker",
-        "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
-        "--hostname", hostname,
-        # Mingle and gossip would exchange state with unrelated workers on a shared Redis.
-        "--without-mingle", "--without-gossip",
-    ]
-    log_file = log_dir_for_tests() / "worker.log"
-    managed = start_process("Celery worker", args, log_path=log_file, env=env)
-    worker = FulfillmentWorker(process=managed, hostname=hostname, queue=queue)
-    try:
-        _wait_until_ready(celery_app, worker)
+    with worker_running(name="worker", queue=queue) as worker:
         yield worker
-    finally:
-        stop_process(managed, timeout=WORKER_STOP_TIMEOUT)
 
 
 def _wait_until_ready(celery_app, worker: FulfillmentWorker) -> None:
