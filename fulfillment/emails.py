@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 
+from config import telemetry_names as names
+from config.telemetry import tracer
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
     Raise the ESP's exception (an AnymailError) when it rejects the message.
     """
     connection = get_connection(fail_silently=False)
+    esp_name = getattr(connection, "esp_name", type(connection).__module__)
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.text_body,
@@ -49,10 +52,14 @@ def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
         connection=connection,
     )
     message.attach_alternative(email.html_body, "text/html")
-    message.send()
 
-    esp_name = getattr(connection, "esp_name", type(connection).__module__)
-    status = getattr(message, "anymail_status", None)
-    message_id = (status.message_id if status is not None else None) or ""
+    with tracer().start_as_current_span(names.SPAN_EMAIL_SEND) as span:
+        span.set_attribute(names.ORDER_ID, order_id)
+        span.set_attribute(names.EMAIL_ESP, esp_name)
+        span.set_attribute(names.EMAIL_RECIPIENT_DOMAIN, email.to.rpartition("@")[2].lower())
+        message.send()
+        status = getattr(message, "anymail_status", None)
+        message_id = (status.message_id if status is not None else None) or ""
+        span.set_attribute(names.EMAIL_MESSAGE_ID, str(message_id))
     logger.info("Sent confirmation email for order %s through %s, message id %s", order_id, esp_name, message_id)
     return SentEmail(esp_name=esp_name, message_id=str(message_id))

@@ -4,6 +4,8 @@ import logging
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from config import telemetry_names as names
+from config.telemetry import tracer
 from fulfillment.errors import InsufficientStock
 from fulfillment.models import StockReservation
 from orders.models import Order, OrderLine
@@ -19,17 +21,27 @@ def stock_reserve_line(*, line: OrderLine) -> bool:
     transaction, so that the UPDATE and the reservation row commit together.
     Raise InsufficientStock if fewer units are on hand than the line needs.
     """
-    if StockReservation.objects.filter(order_id=line.order_id, product_id=line.product_id).exists():
-        return False
+    with tracer().start_as_current_span(names.SPAN_STOCK_RESERVE) as span:
+        span.set_attribute(names.ORDER_ID, line.order_id)
+        span.set_attribute(names.STOCK_SKU, line.sku)
+        span.set_attribute(names.STOCK_QUANTITY, line.quantity)
 
-    rows_updated = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
-        stock=F("stock") - line.quantity
-    )
-    if rows_updated == 0:
-        available = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first() or 0
-        raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available)
+        if StockReservation.objects.filter(order_id=line.order_id, product_id=line.product_id).exists():
+            span.set_attribute(names.STOCK_ALREADY_RESERVED, True)
+            span.set_attribute(names.STOCK_ROWS_UPDATED, 0)
+            return False
 
-    StockReservation.objects.create(order_id=line.order_id, product_id=line.product_id, quantity=line.quantity)
+        rows_updated = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
+            stock=F("stock") - line.quantity
+        )
+        span.set_attribute(names.STOCK_ROWS_UPDATED, rows_updated)
+        if rows_updated == 0:
+            available = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first() or 0
+            # Running out is an outcome of the order, not a fault of the shop.
+            span.add_event(names.EVENT_STOCK_INSUFFICIENT, {names.STOCK_AVAILABLE: available})
+            raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available)
+
+        StockReservation.objects.create(order_id=line.order_id, product_id=line.product_id, quantity=line.quantity)
     logger.info("Reserved %s of %s for order %s", line.quantity, line.sku, line.order_id)
     return True
 

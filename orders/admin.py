@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.utils.html import format_html
 
 from fulfillment.models import EmailDelivery, StockReservation
 from orders.models import Order, OrderLine
+from orders.tracing_links import jaeger_order_search_url, jaeger_trace_url
 from shop.money import format_money
 
 
@@ -50,8 +52,9 @@ class EmailDeliveryInline(admin.TabularInline):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["confirmation_id", "status", "total_display", "email", "created_at", "paid_at", "fulfilled_at"]
+    search_help_text = "Search by confirmation ID, email or trace id."
     list_filter = ["status", "created_at"]
-    search_fields = ["confirmation_id", "email"]
+    search_fields = ["confirmation_id", "email", "=trace_id"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline, StockReservationInline, EmailDeliveryInline]
     readonly_fields = [
@@ -66,9 +69,11 @@ class OrderAdmin(admin.ModelAdmin):
         "updated_at",
         "paid_at",
         "fulfilled_at",
+        "trace",
     ]
     fieldsets = [
         (None, {"fields": ["confirmation_id", "status", "failure_reason"]}),
+        ("Tracing", {"fields": ["trace"]}),
         ("Customer", {"fields": ["email", "full_name"]}),
         (
             "Shipping address",
@@ -81,6 +86,19 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Orders come from the checkout, which takes the payment.
         return False
+
+    @admin.display(description="trace")
+    def trace(self, order: Order) -> str:
+        search = jaeger_order_search_url(order.pk)
+        if not order.trace_id:
+            return format_html('No trace recorded. <a href="{}" target="_blank" rel="noopener">Search Jaeger for this order</a>', search)
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener"><code>{}</code></a> in Jaeger &middot; '
+            '<a href="{}" target="_blank" rel="noopener">all traces of this order</a>',
+            jaeger_trace_url(order.trace_id),
+            order.trace_id,
+            search,
+        )
 
     @admin.display(description="total", ordering="total")
     def total_display(self, order: Order) -> str:

@@ -48,6 +48,11 @@ class Order(models.Model):
         blank=True, default="", help_text="Why fulfillment failed, in words fit for the customer."
     )
 
+    # The checkout request's trace: the id finds it in Jaeger, and the
+    # traceparent lets a later trace, such as the Stripe webhook's, link to it.
+    trace_id = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    trace_parent = models.CharField(max_length=55, blank=True, default="")
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,9 @@ import logging
 import stripe
 from django.conf import settings
 
+from config import telemetry_names as names
+from config.telemetry import tracer
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,6 +26,8 @@ class PaymentResult:
     # Sent to the customer's browser only, so Stripe.js can finish 3-D Secure.
     client_secret: str = ""
     message: str = ""
+    # Stripe's code for a refused card, such as card_declined or expired_card.
+    decline_code: str = ""
 
 
 class PaymentServiceError(Exception):
@@ -47,8 +52,9 @@ def _result_from_intent(intent) -> PaymentResult:
         return PaymentResult(PaymentOutcome.PROCESSING, intent.id)
 
     error = getattr(intent, "last_payment_error", None)
-    message = (error.get("message") if error else None) or "Your card was declined."
-    return PaymentResult(PaymentOutcome.DECLINED, intent.id, message=message)
+    message = getattr(error, "message", None) or "Your card was declined."
+    code = getattr(error, "code", None) or ""
+    return PaymentResult(PaymentOutcome.DECLINED, intent.id, message=message, decline_code=code)
 
 
 def payment_intent_confirm(
@@ -77,7 +83,10 @@ def payment_intent_confirm(
         if exc.error and getattr(exc.error, "payment_intent", None):
             intent_id = exc.error.payment_intent.get("id", "")
         return PaymentResult(
-            PaymentOutcome.DECLINED, intent_id, message=exc.user_message or "Your card was declined."
+            PaymentOutcome.DECLINED,
+            intent_id,
+            message=exc.user_message or "Your card was declined.",
+            decline_code=getattr(exc.error, "decline_code", None) or exc.code or "",
         )
     except stripe.InvalidRequestError as exc:
         # The payment method is the only object the request names, so a
@@ -86,6 +95,7 @@ def payment_intent_confirm(
             return PaymentResult(
                 PaymentOutcome.DECLINED,
                 message="The card details could not be found. Enter your card again.",
+                decline_code="payment_method_missing",
             )
         raise PaymentServiceError(f"Stripe rejected the payment request for order {order_id}: {exc.code}") from exc
     except stripe.StripeError as exc:
@@ -116,6 +126,14 @@ def payment_intent_cancel(*, payment_intent_id: str) -> None:
 
 def payment_refund(*, payment_intent_id: str, confirmation_id: str) -> str:
     """Refund a PaymentIntent in full and return the refund id."""
+    with tracer().start_as_current_span(names.SPAN_PAYMENT_REFUND) as span:
+        span.set_attribute(names.PAYMENT_INTENT_ID, payment_intent_id)
+        refund_id = _refund_create(payment_intent_id=payment_intent_id, confirmation_id=confirmation_id)
+        span.set_attribute(names.PAYMENT_REFUND_ID, refund_id)
+    return refund_id
+
+
+def _refund_create(*, payment_intent_id: str, confirmation_id: str) -> str:
     try:
         refund = stripe_client().v1.refunds.create(
             params={"payment_intent": payment_intent_id},

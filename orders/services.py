@@ -5,7 +5,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link
 
+from config import telemetry_names as names
+from config.telemetry import current_traceparent, span_context_from_traceparent, tracer
 from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order, OrderLine
@@ -26,9 +31,19 @@ class CheckoutLine:
     quantity: int
 
 
-@transaction.atomic
 def order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
     """Create an order awaiting payment, with prices read from the products."""
+    with tracer().start_as_current_span(names.SPAN_ORDER_CREATE) as span:
+        span.set_attribute(names.ORDER_LINE_COUNT, len(lines))
+        order = _order_create(lines=lines, customer=customer)
+        span.set_attribute(names.ORDER_ID, order.pk)
+        span.set_attribute(names.ORDER_TOTAL, order.total)
+        span.set_attribute(names.ORDER_CURRENCY, order.currency)
+    return order
+
+
+@transaction.atomic
+def _order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
     if not lines:
         raise CheckoutError("Your cart is empty. Add an item before checking out.")
 
@@ -46,6 +61,8 @@ def order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
         **{field: customer.get(field, "") for field in CUSTOMER_FIELDS},
         currency=currencies.pop(),
         total=sum(line.product.price * line.quantity for line in lines),
+        trace_id=_current_trace_id(),
+        trace_parent=current_traceparent(),
     )
     OrderLine.objects.bulk_create(
         OrderLine(
@@ -68,13 +85,18 @@ def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate:
     A card that needs 3-D Secure is left to Stripe.js when the browser runs it;
     otherwise the payment is cancelled, so no order waits for an authentication step that cannot happen.
     """
-    result = payments.payment_intent_confirm(
-        amount=order.total,
-        currency=order.currency,
-        payment_method_id=payment_method_id,
-        order_id=order.pk,
-        confirmation_id=order.confirmation_id,
-    )
+    with tracer().start_as_current_span(names.SPAN_PAYMENT_CONFIRM) as span:
+        span.set_attribute(names.ORDER_ID, order.pk)
+        span.set_attribute(names.ORDER_TOTAL, order.total)
+        span.set_attribute(names.ORDER_CURRENCY, order.currency)
+        result = payments.payment_intent_confirm(
+            amount=order.total,
+            currency=order.currency,
+            payment_method_id=payment_method_id,
+            order_id=order.pk,
+            confirmation_id=order.confirmation_id,
+        )
+        _span_record_payment(span, result)
     if result.payment_intent_id:
         Order.objects.filter(pk=order.pk).update(payment_intent_id=result.payment_intent_id)
         order.payment_intent_id = result.payment_intent_id
@@ -97,7 +119,10 @@ def order_payment_sync(*, order: Order) -> PaymentResult:
     """Read the order's PaymentIntent from Stripe and apply its state, after 3-D Secure."""
     if not order.payment_intent_id:
         raise CheckoutError("This order has no payment to check. Place the order again.")
-    result = payments.payment_intent_retrieve(payment_intent_id=order.payment_intent_id)
+    with tracer().start_as_current_span(names.SPAN_PAYMENT_SYNC) as span:
+        span.set_attribute(names.ORDER_ID, order.pk)
+        result = payments.payment_intent_retrieve(payment_intent_id=order.payment_intent_id)
+        _span_record_payment(span, result)
     if result.outcome is PaymentOutcome.REQUIRES_ACTION:
         # The customer left the authentication window without finishing it.
         payments.payment_intent_cancel(payment_intent_id=order.payment_intent_id)
@@ -107,6 +132,22 @@ def order_payment_sync(*, order: Order) -> PaymentResult:
             message="Card authentication was not completed. Try again or use another card.",
         )
     return _order_apply_payment_result(order=order, result=result)
+
+
+def _current_trace_id() -> str:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def _span_record_payment(span: trace.Span, result: PaymentResult) -> None:
+    """Describe a payment outcome on its span. A declined card is an outcome, not an error."""
+    span.set_attribute(names.PAYMENT_OUTCOME, result.outcome.value)
+    if result.payment_intent_id:
+        span.set_attribute(names.PAYMENT_INTENT_ID, result.payment_intent_id)
+    if result.outcome is PaymentOutcome.DECLINED:
+        span.add_event(names.EVENT_PAYMENT_DECLINED, {names.PAYMENT_DECLINE_CODE: result.decline_code or "unknown"})
+    elif result.outcome is PaymentOutcome.REQUIRES_ACTION:
+        span.add_event(names.EVENT_PAYMENT_REQUIRES_ACTION)
 
 
 def _order_apply_payment_result(*, order: Order, result: PaymentResult) -> PaymentResult:
@@ -125,18 +166,34 @@ def order_mark_paid(*, order_id: int) -> bool:
     the current status, so the checkout view and the Stripe webhook can both
     report the same payment and fulfillment is still enqueued only once.
     """
-    with transaction.atomic():
-        updated = Order.objects.filter(
-            pk=order_id,
-            status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_FAILED],
-        ).update(status=Order.Status.PAID, paid_at=timezone.now(), payment_error="", updated_at=timezone.now())
-        if updated:
-            fulfillment_enqueue(order_id=order_id)
+    checkout_traceparent = Order.objects.filter(pk=order_id).values_list("trace_parent", flat=True).first() or ""
+    with tracer().start_as_current_span(
+        names.SPAN_ORDER_MARK_PAID, links=_links_to_other_trace(checkout_traceparent)
+    ) as span:
+        span.set_attribute(names.ORDER_ID, order_id)
+        with transaction.atomic():
+            updated = Order.objects.filter(
+                pk=order_id,
+                status__in=[Order.Status.AWAITING_PAYMENT, Order.Status.PAYMENT_FAILED],
+            ).update(status=Order.Status.PAID, paid_at=timezone.now(), payment_error="", updated_at=timezone.now())
+            if updated:
+                fulfillment_enqueue(order_id=order_id)
+        if not updated:
+            span.add_event(names.EVENT_ORDER_ALREADY_PAID)
     if updated:
         logger.info("Order %s paid; fulfillment enqueued", order_id)
     else:
         logger.info("Order %s was already marked paid; fulfillment not enqueued again", order_id)
     return bool(updated)
+
+
+def _links_to_other_trace(traceparent: str) -> list[Link]:
+    """Link to the checkout's trace when this span belongs to another one, such as a webhook's."""
+    checkout = span_context_from_traceparent(traceparent)
+    current = trace.get_current_span().get_span_context()
+    if checkout is None or (current.is_valid and current.trace_id == checkout.trace_id):
+        return []
+    return [Link(checkout, {"link.reason": "checkout"})]
 
 
 def order_mark_payment_failed(*, order_id: int, message: str) -> None:
@@ -150,9 +207,20 @@ def fulfillment_enqueue(*, order_id: int) -> None:
     """Send the fulfillment task once the current transaction commits.
 
     The worker loads the order by id, so the message must not reach Redis
-    before the row it names is visible to other connections.
+    before the row it names is visible to other connections. The callback
+    runs in the span that enqueued it, so the task's PRODUCER span and every
+    attempt belong to the caller's trace.
     """
-    transaction.on_commit(lambda: fulfill_order.delay(order_id))
+    context = otel_context.get_current()
+
+    def send() -> None:
+        token = otel_context.attach(context)
+        try:
+            fulfill_order.delay(order_id)
+        finally:
+            otel_context.detach(token)
+
+    transaction.on_commit(send)
 
 
 def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) -> Order | None:

@@ -111,6 +111,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Redis server never consume each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "fulfillment")
 CELERY_TASK_SERIALIZER = "json"
+# The worker logs through the LOGGING setting below, like the web process,
+# so its lines carry the same trace_id and span_id fields.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # Fulfillment retries: attempts counts the first run, so 3 means two retries.
@@ -159,15 +162,25 @@ def _anymail_settings() -> dict:
 
 ANYMAIL = _anymail_settings()
 
+# Tracing. config/telemetry.py reads the standard OTEL_* variables itself.
+JAEGER_UI_URL = env_str("JAEGER_UI_URL", "http://localhost:16686")
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "trace_context": {"()": "config.logging.TraceContextFilter"},
+        "redact_email": {"()": "config.redaction.RedactEmailFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(processName)s: %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s %(processName)s "
+            "trace_id=%(otelTraceID)s span_id=%(otelSpanID)s: %(message)s",
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["trace_context", "redact_email"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -175,5 +188,8 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "stripe": {"level": "WARNING"},
+        # QuietExporter logs one warning when no collector listens; the
+        # exporter's own per-batch messages would repeat it every few seconds.
+        "opentelemetry.exporter.otlp.proto.http": {"level": "CRITICAL"},
     },
 }

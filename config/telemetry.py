@@ -1,0 +1,234 @@
+"""Build the OpenTelemetry tracer provider once per process and instrument the libraries the shop uses.
+
+The web process calls telemetry_setup() from config/wsgi.py, before Django
+builds the WSGI application; runserver and gunicorn both import that module.
+Each Celery worker child calls it from `worker_process_init` (config/celery.py)
+and flushes from `worker_process_shutdown`, so a recycled child loses no span.
+
+The SDK reads the standard variables itself: OTEL_EXPORTER_OTLP_ENDPOINT and
+OTEL_EXPORTER_OTLP_TRACES_* for the exporter, OTEL_TRACES_SAMPLER and
+OTEL_TRACES_SAMPLER_ARG for sampling, OTEL_BSP_* for batching, and
+OTEL_SDK_DISABLED to turn everything off.
+"""
+import logging
+import os
+import socket
+import threading
+import urllib.parse
+from collections.abc import Sequence
+from importlib import metadata
+
+from django.core.exceptions import ImproperlyConfigured
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from config.redaction import span_redacted
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_PROTOCOLS = ("http/protobuf",)
+FLUSH_TIMEOUT_MILLIS = 5_000
+PROBE_TIMEOUT_SECONDS = 0.5
+
+_setup_lock = threading.Lock()
+_provider: TracerProvider | None = None
+
+
+class QuietExporter(SpanExporter):
+    """Wrap an exporter so that an absent collector costs one warning, not a traceback per batch.
+
+    It also removes email addresses from every span before export (see
+    config.redaction).
+
+    The first failed export logs a warning. Later failures are silent until
+    an export succeeds again, which is logged too. Until the collector has
+    accepted a batch, each export first checks that its port accepts a TCP
+    connection, because the OTLP exporter would otherwise retry a refused
+    connection for up to its timeout and stall every flush, including the
+    one at worker shutdown.
+    """
+
+    def __init__(self, exporter: SpanExporter, *, endpoint: str) -> None:
+        self._exporter = exporter
+        self._endpoint = endpoint
+        self._failing = False
+        self._reachable_once = False
+        parts = urllib.parse.urlsplit(endpoint)
+        self._address = (parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80))
+
+    def _collector_listens(self) -> bool:
+        try:
+            with socket.create_connection(self._address, timeout=PROBE_TIMEOUT_SECONDS):
+                return True
+        except OSError:
+            return False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if (self._failing or not self._reachable_once) and not self._collector_listens():
+            return self._record(SpanExportResult.FAILURE, "nothing listens on that port")
+        try:
+            result = self._exporter.export([span_redacted(span) for span in spans])
+        except Exception as exc:  # noqa: BLE001 - the exporter thread must not die
+            result = SpanExportResult.FAILURE
+            reason = type(exc).__name__
+        else:
+            reason = "the collector did not accept them"
+        return self._record(result, reason)
+
+    def _record(self, result: SpanExportResult, reason: str) -> SpanExportResult:
+        if result is SpanExportResult.SUCCESS:
+            self._reachable_once = True
+        if result is SpanExportResult.FAILURE and not self._failing:
+            self._failing = True
+            logger.warning(
+                "Could not export spans to %s (%s). Is a collector such as Jaeger listening? "
+                "The shop keeps working; this warning is not repeated until an export succeeds.",
+                self._endpoint,
+                reason,
+            )
+        elif result is SpanExportResult.SUCCESS and self._failing:
+            self._failing = False
+            logger.info("Exporting spans to %s works again", self._endpoint)
+        return result
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+def _sdk_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def _traces_endpoint() -> str:
+    explicit = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if explicit:
+        return explicit
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318")
+    return f"{base.rstrip('/')}/v1/traces"
+
+
+def _check_protocol() -> None:
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol not in SUPPORTED_PROTOCOLS:
+        raise ImproperlyConfigured(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL is {protocol!r}, which the shop does not export. "
+            f"Use one of: {', '.join(SUPPORTED_PROTOCOLS)} (port 4318 on Jaeger)."
+        )
+
+
+def _resource(service_name: str) -> Resource:
+    try:
+        version = metadata.version("tracing-shop")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return Resource.create(
+        {
+            # OTEL_SERVICE_NAME wins over the process's default name, as the
+            # specification asks; Resource.create would let ours win.
+            "service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name,
+            "service.version": version,
+            "deployment.environment": os.environ.get("DEPLOYMENT_ENVIRONMENT", "development"),
+        }
+    )
+
+
+def _instrument_libraries() -> None:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+    from opentelemetry.instrumentation.propagators import (
+        TraceResponsePropagator,
+        set_global_response_propagator,
+    )
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    # Adds the W3C `traceresponse` header, so a browser or curl user can
+    # read the trace id of any response.
+    set_global_response_propagator(TraceResponsePropagator())
+    DjangoInstrumentor().instrument()
+    CeleryInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+    # The DB-API instrumentations record statements with their placeholders,
+    # never the parameter values.
+    SQLite3Instrumentor().instrument()
+    PsycopgInstrumentor().instrument(enable_commenter=False)
+    BotocoreInstrumentor().instrument()
+    # stripe-python sends its requests through the requests library.
+    RequestsInstrumentor().instrument()
+    LoggingInstrumentor().instrument(set_logging_format=False)
+
+
+def telemetry_setup(*, service_name: str) -> TracerProvider | None:
+    """Install the tracer provider and instrumentation for this process, once.
+
+    Return the provider, or None when OTEL_SDK_DISABLED is true. Calling it
+    again returns the provider of the first call.
+    """
+    global _provider
+
+    with _setup_lock:
+        if _provider is not None:
+            return _provider
+        if _sdk_disabled():
+            logger.info("OpenTelemetry is disabled by OTEL_SDK_DISABLED; no spans are recorded")
+            return None
+
+        _check_protocol()
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = _traces_endpoint()
+        provider = TracerProvider(resource=_resource(service_name))
+        provider.add_span_processor(BatchSpanProcessor(QuietExporter(OTLPSpanExporter(), endpoint=endpoint)))
+        trace.set_tracer_provider(provider)
+        _instrument_libraries()
+        _provider = provider
+
+    logger.info("Tracing as %s, exporting to %s", provider.resource.attributes["service.name"], endpoint)
+    return provider
+
+
+def telemetry_flush(timeout_millis: int = FLUSH_TIMEOUT_MILLIS) -> bool:
+    """Export every finished span now. Return False if the timeout ran out first."""
+    if _provider is None:
+        return True
+    return _provider.force_flush(timeout_millis)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("shop")
+
+
+def current_traceparent() -> str:
+    """Return the W3C traceparent of the current span, or "" outside a recorded trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def span_context_from_traceparent(traceparent: str) -> trace.SpanContext | None:
+    """Parse a traceparent stored earlier, for a span link. Return None if it is empty or malformed."""
+    parts = traceparent.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        context = trace.SpanContext(
+            trace_id=int(parts[1], 16),
+            span_id=int(parts[2], 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(int(parts[3], 16)),
+        )
+    except ValueError:
+        return None
+    return context if context.is_valid else None

@@ -1,0 +1,120 @@
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+
+from config import telemetry
+from config.telemetry import QuietExporter, current_traceparent, span_context_from_traceparent
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def one_span():
+    captured = []
+
+    class Capture:
+        def export(self, spans):
+            captured.extend(spans)
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+        def force_flush(self, timeout_millis=0):
+            return True
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Capture()))
+    with provider.get_tracer("test").start_as_current_span("probe"):
+        pass
+    return captured
+
+
+def test_absent_collector_logs_one_warning(caplog):
+    endpoint = f"http://127.0.0.1:{closed_port()}/v1/traces"
+    exporter = QuietExporter(OTLPSpanExporter(endpoint=endpoint, timeout=1), endpoint=endpoint)
+
+    with caplog.at_level(logging.WARNING, logger="config.telemetry"):
+        results = [exporter.export(one_span()) for _ in range(5)]
+
+    assert results == [SpanExportResult.FAILURE] * 5
+    warnings = [record for record in caplog.records if record.name == "config.telemetry"]
+    assert len(warnings) == 1
+    assert endpoint in warnings[0].getMessage()
+    assert warnings[0].exc_info is None
+
+
+class AcceptingHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_recovered_collector_is_logged(caplog):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AcceptingHandler)
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    exporter = QuietExporter(OTLPSpanExporter(endpoint=endpoint, timeout=2), endpoint=endpoint)
+    exporter._failing = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="config.telemetry"):
+            result = exporter.export(one_span())
+    finally:
+        server.shutdown()
+
+    assert result is SpanExportResult.SUCCESS
+    assert any("works again" in record.getMessage() for record in caplog.records)
+
+
+def test_grpc_protocol_is_rejected(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+
+    with pytest.raises(ImproperlyConfigured, match="OTEL_EXPORTER_OTLP_PROTOCOL is 'grpc'"):
+        telemetry._check_protocol()
+
+
+def test_service_name_override(monkeypatch):
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout-canary")
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "staging")
+
+    attributes = telemetry._resource("shop-web").attributes
+
+    assert attributes["service.name"] == "checkout-canary"
+    assert attributes["deployment.environment"] == "staging"
+    assert attributes["service.version"]
+
+
+def test_traceparent_round_trip():
+    provider = TracerProvider()
+    with provider.get_tracer("test").start_as_current_span("checkout") as span:
+        traceparent = current_traceparent()
+        context = span.get_span_context()
+
+    parsed = span_context_from_traceparent(traceparent)
+    assert parsed.trace_id == context.trace_id
+    assert parsed.span_id == context.span_id
+
+
+@pytest.mark.parametrize("value", ["", "garbage", "00-zz-yy-01", "00-" + "0" * 32 + "-" + "0" * 16 + "-01"])
+def test_bad_traceparent_is_ignored(value):
+    assert span_context_from_traceparent(value) is None
+
+
+def test_traceparent_outside_trace_is_empty():
+    assert current_traceparent() == ""
