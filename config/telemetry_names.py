@@ -35,6 +35,8 @@ STOCK_QUANTITY = "stock.quantity"
 STOCK_ROWS_UPDATED = "stock.rows_updated"
 STOCK_AVAILABLE = "stock.available"
 STOCK_ALREADY_RESERVED = "stock.already_reserved"
+# The stock level that a conditional update expects (the repeat_stock_update fault).
+STOCK_EXPECTED = "stock.expected"
 
 # Email attributes. The recipient's domain only: the address is customer data.
 EMAIL_ESP = "email.esp"

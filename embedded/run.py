@@ -6,7 +6,8 @@ webhooks at the shop, then run the Celery worker and the web server until
 Ctrl-C or SIGTERM. If any process exits on its own, the rest are stopped and
 the exit status is 1.
 
-Variables: PORT (web server port, default 8000), WEB_SERVER (runserver or
+Variables: SHOP_SCENARIO and SHOP_FAULTS (workshop faults, see `manage.py faults`),
+PORT (web server port, default 8000), WEB_SERVER (runserver or
 gunicorn), REDIS_PORT, LOCALSTRIPE_PORT and SES_PORT (embedded service
 ports), and every variable that config.settings reads.
 """
@@ -255,6 +256,8 @@ def run(environ: Mapping[str, str]) -> int:
 
         run_management_command(["migrate", "--no-input"], env)
         run_management_command(["load_catalog"], env)
+        # SHOP_SCENARIO=workshop or SHOP_FAULTS switch workshop faults on; unset, the flags stay as staff left them.
+        run_management_command(["faults", "--from-env"], env)
         login_hint = ensure_admin(env)
 
         if services.localstripe:

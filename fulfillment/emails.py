@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 
 from config import telemetry_names as names
 from config.telemetry import tracer
+from fulfillment.faults import UNVERIFIED_SENDER, fault_enabled
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -25,16 +26,33 @@ class RenderedEmail:
 class SentEmail:
     esp_name: str
     message_id: str
+    from_email: str
 
 
-def confirmation_email_render(*, order: Order) -> RenderedEmail:
+SUBJECTS = {
+    "order_confirmation": "Your order {confirmation_id} is confirmed",
+    "out_of_stock": "Your order {confirmation_id} could not be filled and has been refunded",
+}
+
+
+def email_render(*, order: Order, kind: str) -> RenderedEmail:
+    """Render the email of one kind (an EmailDelivery.Kind value) from its two templates."""
+    if kind not in SUBJECTS:
+        raise ValueError(f"Unknown email kind {kind!r}. Use one of: {', '.join(SUBJECTS)}.")
     context = {"order": order, "lines": list(order.lines.all())}
     return RenderedEmail(
-        subject=f"Your order {order.confirmation_id} is confirmed",
-        text_body=render_to_string("fulfillment/email/order_confirmation.txt", context),
-        html_body=render_to_string("fulfillment/email/order_confirmation.html", context),
+        subject=SUBJECTS[kind].format(confirmation_id=order.confirmation_id),
+        text_body=render_to_string(f"fulfillment/email/{kind}.txt", context),
+        html_body=render_to_string(f"fulfillment/email/{kind}.html", context),
         to=order.email,
     )
+
+
+def sender_address() -> str:
+    """Return the From address: the verified one, unless the unverified_sender workshop fault is on."""
+    if fault_enabled(UNVERIFIED_SENDER):
+        return settings.UNVERIFIED_FROM_EMAIL
+    return settings.DEFAULT_FROM_EMAIL
 
 
 def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
@@ -47,7 +65,7 @@ def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.text_body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=sender_address(),
         to=[email.to],
         connection=connection,
     )
@@ -61,5 +79,5 @@ def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
         status = getattr(message, "anymail_status", None)
         message_id = (status.message_id if status is not None else None) or ""
         span.set_attribute(names.EMAIL_MESSAGE_ID, str(message_id))
-    logger.info("Sent confirmation email for order %s through %s, message id %s", order_id, esp_name, message_id)
-    return SentEmail(esp_name=esp_name, message_id=str(message_id))
+    logger.info("Sent email for order %s through %s, message id %s", order_id, esp_name, message_id)
+    return SentEmail(esp_name=esp_name, message_id=str(message_id), from_email=message.from_email)

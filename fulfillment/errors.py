@@ -57,3 +57,20 @@ def is_transient(exc: BaseException) -> bool:
         if _esp_error_code(candidate) in TRANSIENT_ESP_CODES:
             return True
     return False
+
+
+class ConditionalUpdateFailed(Exception):
+    """A stock UPDATE conditional on an earlier read matched no row, because the stock changed since.
+
+    Only the `repeat_stock_update` workshop fault raises it. It plays the part
+    of DynamoDB's ConditionalCheckFailedException in the workshop's trace.
+    """
+
+    def __init__(self, *, sku: str, expected: int | None, actual: int | None) -> None:
+        super().__init__(
+            f"The conditional stock update for {sku} failed: it expected {expected} in stock, "
+            f"as read at checkout, but found {actual}. The update was not applied."
+        )
+        self.sku = sku
+        self.expected = expected
+        self.actual = actual

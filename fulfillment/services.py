@@ -1,31 +1,34 @@
-"""Fulfillment of a paid order: reserve stock, send the confirmation, record the outcome."""
-import datetime
+"""Fulfillment of a paid order: reserve stock, confirm the order, send its emails, record the outcome."""
 import logging
 
 from django.db import transaction
 from django.utils import timezone
+from opentelemetry import context as otel_context
 
-from fulfillment import emails, stock
+from fulfillment import delivery, stock
 from fulfillment.errors import InsufficientStock
+from fulfillment.faults import REPEAT_STOCK_UPDATE, fault_enabled
 from fulfillment.models import EmailDelivery
 from orders import payments
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
-# A delivery claimed longer ago than this belongs to an attempt that died
-# mid-send (its worker was killed), so a later attempt may take it over.
-EMAIL_CLAIM_TIMEOUT = datetime.timedelta(minutes=5)
-
 OUT_OF_STOCK_REASON = "{sku} sold out before we could reserve it, so your payment has been refunded in full."
 FAILED_REASON = "We could not complete your order after several attempts. Our team will contact you."
 
 
-def order_fulfill(*, order_id: int) -> Order | None:
-    """Run every fulfillment step that has not yet succeeded for the order.
+def order_fulfill(*, order_id: int, stock_seen: dict[str, int] | None = None, send_email_inline: bool = False) -> Order | None:
+    """Reserve the order's stock and confirm it; then send the confirmation email.
 
-    Safe to call again for the same order: each step records what it did,
-    and an order that is no longer waiting for fulfillment is left alone.
+    By default the email is a task of its own, enqueued once the order is
+    confirmed, so an email retry never runs the stock step again. With
+    `send_email_inline` (the workshop's `retry_whole_task` fault) the email
+    is sent here and any error fails the whole attempt.
+
+    Safe to call again for the same order: an order that is no longer
+    waiting for fulfillment is left alone, and stock reservations are
+    recorded per line.
     """
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
@@ -36,68 +39,83 @@ def order_fulfill(*, order_id: int) -> Order | None:
         return order
 
     try:
-        stock.stock_reserve(order=order)
+        if fault_enabled(REPEAT_STOCK_UPDATE):
+            stock.stock_update_against_seen(order=order, stock_seen=stock_seen or {})
+        else:
+            stock.stock_reserve(order=order)
     except InsufficientStock as exc:
-        order_mark_out_of_stock(order=order, exc=exc)
-        return order
+        return order_mark_out_of_stock(order=order, exc=exc)
 
-    confirmation_email_send(order=order)
-    return order_mark_fulfilled(order=order)
+    if send_email_inline:
+        delivery.delivery_send(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
+        return order_mark_fulfilled(order=order, enqueue_email=False)
+    return order_mark_fulfilled(order=order, enqueue_email=True)
 
 
-def confirmation_email_send(*, order: Order) -> EmailDelivery:
-    """Send the order's confirmation email unless it was already sent.
+def order_email_send(*, order_id: int, kind: str) -> EmailDelivery | None:
+    """Send one email about the order. Raise the ESP's error so the task can decide on a retry."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        logger.warning("Order %s does not exist; its %s email is dropped", order_id, kind)
+        return None
+    return delivery.delivery_send(order=order, kind=kind)
 
-    A delivery row is claimed with a conditional UPDATE before sending, so
-    two attempts running at once send one email, not two.
-    """
-    delivery, _ = EmailDelivery.objects.get_or_create(
-        order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION, defaults={"to": order.email}
-    )
-    if delivery.status == EmailDelivery.Status.SENT:
-        return delivery
 
-    now = timezone.now()
-    claimable = EmailDelivery.objects.filter(pk=delivery.pk).exclude(status=EmailDelivery.Status.SENT)
-    claimable = claimable.exclude(status=EmailDelivery.Status.SENDING, claimed_at__gt=now - EMAIL_CLAIM_TIMEOUT)
-    if not claimable.update(status=EmailDelivery.Status.SENDING, claimed_at=now):
-        logger.info("Confirmation email for order %s is being sent by another attempt", order.pk)
-        return delivery
+def email_enqueue(*, order_id: int, kind: str) -> None:
+    """Send the email task once the current transaction commits, in the current trace."""
+    from fulfillment.tasks import send_order_email
 
-    rendered = emails.confirmation_email_render(order=order)
-    EmailDelivery.objects.filter(pk=delivery.pk).update(
-        subject=rendered.subject, text_body=rendered.text_body, html_body=rendered.html_body, to=rendered.to
-    )
-    try:
-        sent = emails.email_send(email=rendered, order_id=order.pk)
-    except Exception as exc:
-        EmailDelivery.objects.filter(pk=delivery.pk).update(
-            status=EmailDelivery.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], claimed_at=None
+    context = otel_context.get_current()
+
+    def send() -> None:
+        token = otel_context.attach(context)
+        try:
+            send_order_email.delay(order_id, kind)
+        finally:
+            otel_context.detach(token)
+
+    transaction.on_commit(send)
+
+
+def email_mark_failed(*, order_id: int, kind: str, exc: BaseException) -> None:
+    """Record that the ESP rejected the email for good. Staff can resend it from the admin."""
+    delivery_row = EmailDelivery.objects.filter(order_id=order_id, kind=kind).first()
+    if delivery_row is not None and delivery_row.status != EmailDelivery.Status.SENT:
+        delivery.delivery_record_failure(delivery_id=delivery_row.pk, exc=exc, status=EmailDelivery.Status.FAILED)
+    logger.error("The %s email for order %s was not sent: %s", kind, order_id, type(exc).__name__)
+
+
+def email_mark_retrying(*, order_id: int, kind: str, exc: BaseException) -> None:
+    delivery_row = EmailDelivery.objects.filter(order_id=order_id, kind=kind).first()
+    if delivery_row is not None and delivery_row.status != EmailDelivery.Status.SENT:
+        delivery.delivery_record_failure(delivery_id=delivery_row.pk, exc=exc, status=EmailDelivery.Status.RETRYING)
+
+
+def email_resend(*, delivery_row: EmailDelivery) -> bool:
+    """Queue a failed email again. Return False if it was sent or is being sent."""
+    with transaction.atomic():
+        if not delivery.delivery_reset_for_resend(delivery=delivery_row):
+            return False
+        email_enqueue(order_id=delivery_row.order_id, kind=delivery_row.kind)
+    logger.info("The %s email for order %s was queued again by staff", delivery_row.kind, delivery_row.order_id)
+    return True
+
+
+def order_mark_fulfilled(*, order: Order, enqueue_email: bool) -> Order:
+    with transaction.atomic():
+        updated = Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
+            status=Order.Status.FULFILLED, fulfilled_at=timezone.now(), updated_at=timezone.now()
         )
-        raise
-
-    EmailDelivery.objects.filter(pk=delivery.pk).update(
-        status=EmailDelivery.Status.SENT,
-        esp_name=sent.esp_name,
-        message_id=sent.message_id,
-        error="",
-        sent_at=timezone.now(),
-    )
-    delivery.refresh_from_db()
-    return delivery
-
-
-def order_mark_fulfilled(*, order: Order) -> Order:
-    Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
-        status=Order.Status.FULFILLED, fulfilled_at=timezone.now(), updated_at=timezone.now()
-    )
+        if updated and enqueue_email:
+            delivery.delivery_get(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
+            email_enqueue(order_id=order.pk, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
     order.refresh_from_db()
     logger.info("Order %s fulfilled", order.pk)
     return order
 
 
 def order_mark_out_of_stock(*, order: Order, exc: InsufficientStock) -> Order:
-    """Record that an item ran out, and refund the payment."""
+    """Record that an item ran out, refund the payment, and tell the customer by email."""
     with transaction.atomic():
         updated = Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
             status=Order.Status.OUT_OF_STOCK,
@@ -106,11 +124,16 @@ def order_mark_out_of_stock(*, order: Order, exc: InsufficientStock) -> Order:
         )
     logger.warning("Order %s could not be fulfilled: %s", order.pk, exc)
     if updated and order.payment_intent_id:
-        # The idempotency key makes a repeated refund request harmless.
+        # Only the attempt that changed the status refunds; Stripe's
+        # idempotency key also guards the request itself.
         refund_id = payments.payment_refund(
             payment_intent_id=order.payment_intent_id, confirmation_id=order.confirmation_id
         )
         logger.info("Refunded order %s: %s", order.pk, refund_id)
+    if updated:
+        with transaction.atomic():
+            delivery.delivery_get(order=order, kind=EmailDelivery.Kind.OUT_OF_STOCK)
+            email_enqueue(order_id=order.pk, kind=EmailDelivery.Kind.OUT_OF_STOCK)
     order.refresh_from_db()
     return order
 
@@ -121,3 +144,33 @@ def order_mark_fulfillment_failed(*, order_id: int, exc: BaseException) -> None:
         status=Order.Status.FULFILLMENT_FAILED, failure_reason=FAILED_REASON, updated_at=timezone.now()
     )
     logger.error("Fulfillment of order %s failed for good: %s", order_id, type(exc).__name__)
+
+
+def order_fulfillment_rerun(*, order: Order) -> str:
+    """Run fulfillment again for an order whose fulfillment failed or whose confirmation email failed.
+
+    Safe for any order: stock reservations and sent emails are recorded, so
+    nothing is taken or sent twice. Return what was done, for staff.
+    """
+    from orders.services import fulfillment_enqueue
+
+    if order.status in {Order.Status.FULFILLMENT_FAILED, Order.Status.PAID}:
+        with transaction.atomic():
+            Order.objects.filter(pk=order.pk, status=Order.Status.FULFILLMENT_FAILED).update(
+                status=Order.Status.PAID, failure_reason="", updated_at=timezone.now()
+            )
+            fulfillment_enqueue(order_id=order.pk)
+        return f"Order {order.confirmation_id}: fulfillment queued again."
+
+    if order.status == Order.Status.FULFILLED:
+        confirmation = EmailDelivery.objects.filter(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION).first()
+        if confirmation is None:
+            with transaction.atomic():
+                delivery.delivery_get(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
+                email_enqueue(order_id=order.pk, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
+            return f"Order {order.confirmation_id}: confirmation email queued."
+        if email_resend(delivery_row=confirmation):
+            return f"Order {order.confirmation_id}: confirmation email queued again."
+        return f"Order {order.confirmation_id} is fulfilled and its email is {confirmation.get_status_display().lower()}; nothing to do."
+
+    return f"Order {order.confirmation_id} is {order.get_status_display().lower()}; fulfillment cannot run for it."

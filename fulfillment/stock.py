@@ -6,7 +6,7 @@ from django.db.models import F
 
 from config import telemetry_names as names
 from config.telemetry import tracer
-from fulfillment.errors import InsufficientStock
+from fulfillment.errors import ConditionalUpdateFailed, InsufficientStock
 from fulfillment.models import StockReservation
 from orders.models import Order, OrderLine
 from shop.models import Product
@@ -63,3 +63,32 @@ def stock_reserve(*, order: Order) -> int:
         # transaction won and ours rolled back, stock included.
         logger.info("Stock for order %s was reserved concurrently by another attempt", order.pk)
         return 0
+
+
+def stock_update_against_seen(*, order: Order, stock_seen: dict[str, int]) -> None:
+    """Take stock the workshop's way: conditional on the stock read at checkout, with no reservation record.
+
+    Used only while the `repeat_stock_update` fault is on. The first attempt
+    succeeds; a retry of the same order finds the stock already changed and
+    raises ConditionalUpdateFailed, which is the fault the workshop's trace showed.
+    """
+    lines = list(order.lines.order_by("product_id"))
+    with transaction.atomic():
+        for line in lines:
+            with tracer().start_as_current_span(names.SPAN_STOCK_RESERVE) as span:
+                expected = stock_seen.get(str(line.product_id))
+                span.set_attribute(names.ORDER_ID, line.order_id)
+                span.set_attribute(names.STOCK_SKU, line.sku)
+                span.set_attribute(names.STOCK_QUANTITY, line.quantity)
+                if expected is None:
+                    raise ConditionalUpdateFailed(sku=line.sku, expected=None, actual=None)
+                span.set_attribute(names.STOCK_EXPECTED, expected)
+
+                rows_updated = Product.objects.filter(
+                    pk=line.product_id, stock=expected, stock__gte=line.quantity
+                ).update(stock=F("stock") - line.quantity)
+                span.set_attribute(names.STOCK_ROWS_UPDATED, rows_updated)
+                if rows_updated == 0:
+                    actual = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first()
+                    raise ConditionalUpdateFailed(sku=line.sku, expected=expected, actual=actual)
+            logger.info("Updated stock of %s for order %s, conditional on %s", line.sku, line.order_id, expected)

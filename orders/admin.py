@@ -1,7 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from fulfillment.models import EmailDelivery, StockReservation
+from fulfillment import services as fulfillment_services
+from fulfillment.admin import trace_link
+from fulfillment.models import EmailDelivery, StockReservation, TaskAttempt
 from orders.models import Order, OrderLine
 from orders.tracing_links import jaeger_order_search_url, jaeger_trace_url
 from shop.money import format_money
@@ -49,6 +51,22 @@ class EmailDeliveryInline(admin.TabularInline):
         return False
 
 
+class TaskAttemptInline(admin.TabularInline):
+    model = TaskAttempt
+    extra = 0
+    can_delete = False
+    fields = ["started_at", "task_name", "attempt", "outcome", "exception_type", "exception_message", "duration_ms", "trace"]
+    readonly_fields = fields
+    ordering = ["started_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="trace")
+    def trace(self, attempt: TaskAttempt) -> str:
+        return trace_link(attempt)
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["confirmation_id", "status", "total_display", "email", "created_at", "paid_at", "fulfilled_at"]
@@ -56,7 +74,8 @@ class OrderAdmin(admin.ModelAdmin):
     list_filter = ["status", "created_at"]
     search_fields = ["confirmation_id", "email", "=trace_id"]
     date_hierarchy = "created_at"
-    inlines = [OrderLineInline, StockReservationInline, EmailDeliveryInline]
+    inlines = [OrderLineInline, StockReservationInline, EmailDeliveryInline, TaskAttemptInline]
+    actions = ["rerun_fulfillment"]
     readonly_fields = [
         "confirmation_id",
         "status",
@@ -86,6 +105,13 @@ class OrderAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Orders come from the checkout, which takes the payment.
         return False
+
+    @admin.action(description="Re-run fulfillment for selected orders")
+    def rerun_fulfillment(self, request, queryset) -> None:
+        # Each order is handled by a service that checks its state, so
+        # selecting a fulfilled or unpaid order does no harm.
+        for order in queryset:
+            self.message_user(request, fulfillment_services.order_fulfillment_rerun(order=order), messages.INFO)
 
     @admin.display(description="trace")
     def trace(self, order: Order) -> str:

@@ -17,8 +17,8 @@ class Order(models.Model):
     class Status(models.TextChoices):
         AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
         PAYMENT_FAILED = "payment_failed", "Payment failed"
-        PAID = "paid", "Paid, fulfillment pending"
-        FULFILLED = "fulfilled", "Fulfilled"
+        PAID = "paid", "Processing"
+        FULFILLED = "fulfilled", "Confirmed"
         OUT_OF_STOCK = "out_of_stock", "Out of stock"
         FULFILLMENT_FAILED = "fulfillment_failed", "Fulfillment failed"
 

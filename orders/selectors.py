@@ -1,6 +1,8 @@
 """Reads for orders."""
 from django.shortcuts import get_object_or_404
 
+from fulfillment.faults import CONFIRM_BEFORE_FULFILLMENT, fault_enabled
+from fulfillment.models import EmailDelivery
 from orders.models import Order
 
 FINAL_STATUSES = frozenset(
@@ -11,31 +13,72 @@ FINAL_STATUSES = frozenset(
         Order.Status.FULFILLMENT_FAILED,
     }
 )
+SETTLED_EMAIL_STATUSES = frozenset({EmailDelivery.Status.SENT, EmailDelivery.Status.FAILED})
 
 STATUS_MESSAGES = {
     Order.Status.AWAITING_PAYMENT: "We are waiting for your payment to be confirmed.",
     Order.Status.PAYMENT_FAILED: "Your payment did not go through, so nothing was charged.",
-    Order.Status.PAID: "Payment received. We are reserving your items and sending your confirmation.",
-    Order.Status.FULFILLED: "Your order is confirmed. A confirmation email is on its way.",
-    Order.Status.OUT_OF_STOCK: "An item sold out before we could reserve it. Your payment is being refunded.",
-    Order.Status.FULFILLMENT_FAILED: "We could not complete your order. Our team has been notified and will contact you.",
+    Order.Status.PAID: "Payment received. We are reserving your items.",
+    Order.Status.FULFILLED: "Your order is confirmed and your items are reserved.",
+    Order.Status.OUT_OF_STOCK: "An item sold out before we could reserve it, so your payment has been refunded in full.",
+    Order.Status.FULFILLMENT_FAILED: (
+        "We could not complete your order. Nothing has shipped; our team has been notified and will contact you."
+    ),
 }
+
+EMAIL_MESSAGES = {
+    EmailDelivery.Status.PENDING: "We are sending you an email about it.",
+    EmailDelivery.Status.SENDING: "We are sending you an email about it.",
+    EmailDelivery.Status.RETRYING: "The email service is slow to answer; we keep trying to send your email.",
+    EmailDelivery.Status.SENT: "We have sent you an email about it.",
+    EmailDelivery.Status.FAILED: (
+        "We could not send you an email about it. Keep your confirmation ID; our team will resend the email."
+    ),
+}
+
+# What the workshop's customer saw: success as soon as the payment passed.
+WORKSHOP_CONFIRMATION = {
+    "status": Order.Status.FULFILLED,
+    "status_label": "Confirmed",
+    "message": "Thank you! Your order is confirmed.",
+    "final": True,
+}
+PAID_OR_LATER = frozenset(
+    {Order.Status.PAID, Order.Status.FULFILLED, Order.Status.OUT_OF_STOCK, Order.Status.FULFILLMENT_FAILED}
+)
 
 
 def order_get_by_confirmation_id(*, confirmation_id: str) -> Order:
     return get_object_or_404(Order.objects.prefetch_related("lines"), confirmation_id=confirmation_id.upper())
 
 
+def _customer_email(order: Order) -> EmailDelivery | None:
+    """Return the email that tells the customer how the order ended, if fulfillment got that far."""
+    kind = EmailDelivery.Kind.OUT_OF_STOCK if order.status == Order.Status.OUT_OF_STOCK else EmailDelivery.Kind.ORDER_CONFIRMATION
+    return EmailDelivery.objects.filter(order=order, kind=kind).first()
+
+
 def order_status_payload(*, order: Order) -> dict:
-    """Return the public status of an order: nothing about the customer."""
-    return {
+    """Return the public status of an order, as the confirmation page shows it: nothing about the customer."""
+    payload = {
         "confirmation_id": order.confirmation_id,
         "status": order.status,
         "status_label": order.get_status_display(),
         "message": STATUS_MESSAGES[order.status],
         "final": order.status in FINAL_STATUSES,
+        "email": None,
         "updated_at": order.updated_at.isoformat(),
     }
+    if order.status in PAID_OR_LATER and fault_enabled(CONFIRM_BEFORE_FULFILLMENT):
+        return {**payload, **WORKSHOP_CONFIRMATION}
+
+    email = _customer_email(order) if order.status in FINAL_STATUSES else None
+    if email is not None:
+        payload["email"] = {"status": email.status, "message": EMAIL_MESSAGES[email.status]}
+        payload["message"] = f"{payload['message']} {EMAIL_MESSAGES[email.status]}"
+        # The page keeps polling until the email is sent or has failed for good.
+        payload["final"] = email.status in SETTLED_EMAIL_STATUSES
+    return payload
 
 
 def email_mask(address: str) -> str:

@@ -212,11 +212,17 @@ def fulfillment_enqueue(*, order_id: int) -> None:
     attempt belong to the caller's trace.
     """
     context = otel_context.get_current()
+    # The stock each product had when the order was paid travels with the
+    # task; only the repeat_stock_update workshop fault reads it.
+    stock_seen = {
+        str(product_id): stock
+        for product_id, stock in OrderLine.objects.filter(order_id=order_id).values_list("product_id", "product__stock")
+    }
 
     def send() -> None:
         token = otel_context.attach(context)
         try:
-            fulfill_order.delay(order_id)
+            fulfill_order.delay(order_id, stock_seen)
         finally:
             otel_context.detach(token)
 

@@ -60,6 +60,14 @@ def payment_succeeded_event(*, payment_intent_id: str, order_id: int) -> bytes:
     ).encode()
 
 
+@pytest.fixture(autouse=True)
+def configured_email_backend(settings):
+    """Send through the configured ESP (the embedded SES), not the in-memory outbox Django's test setup installs."""
+    from config.settings import base
+
+    settings.EMAIL_BACKEND = base.EMAIL_BACKEND
+
+
 @pytest.fixture
 def product_factory(db):
     counter = iter(range(1, 10_000))

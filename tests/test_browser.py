@@ -89,7 +89,7 @@ def test_person_orders_with_test_card(page, live_server, product_factory, fulfil
 
     # The page polls the status endpoint and shows what the worker did.
     page.wait_for_function(
-        "document.getElementById('order-status-label').textContent.trim() === 'Fulfilled'", timeout=30_000
+        "document.getElementById('order-status-label').textContent.trim() === 'Confirmed'", timeout=30_000
     )
     wait_for(lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED, message="fulfillment")
     product.refresh_from_db()

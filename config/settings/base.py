@@ -122,6 +122,10 @@ FULFILLMENT_MAX_ATTEMPTS = env_int("FULFILLMENT_MAX_ATTEMPTS", 3, minimum=1)
 FULFILLMENT_RETRY_BACKOFF = env_float("FULFILLMENT_RETRY_BACKOFF", 2.0, minimum=0.0)
 FULFILLMENT_RETRY_BACKOFF_MAX = env_float("FULFILLMENT_RETRY_BACKOFF_MAX", 60.0, minimum=0.0)
 
+# The email task has its own retry policy, so a slow ESP never holds stock
+# work back. Attempts include the first send.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5, minimum=1)
+
 # Stripe. STRIPE_API_BASE points the stripe library at localstripe when the
 # real API is not used; Stripe.js is then served by localstripe too.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
@@ -141,6 +145,9 @@ STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "usd")
 # ANYMAIL_<NAME> variables, for example ANYMAIL_POSTMARK_SERVER_TOKEN.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "anymail.backends.amazon_ses.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@shop.example.com")
+# The sender used while the `unverified_sender` workshop fault is on: an
+# identity that the email service has not verified, so it rejects the message.
+UNVERIFIED_FROM_EMAIL = env_str("UNVERIFIED_FROM_EMAIL", "orders@unverified-sender.example.net")
 AWS_SES_ENDPOINT_URL = env_str("AWS_SES_ENDPOINT_URL", "") or None
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 

@@ -1,4 +1,4 @@
-"""Retries of the fulfillment task in a real worker whose email endpoint does not answer."""
+"""Retries in a real worker whose email endpoint does not answer."""
 import re
 
 import pytest
@@ -6,13 +6,15 @@ from django.conf import settings
 
 from embedded.ports import find_free_port
 from embedded.pytest_plugin import worker_running
-from fulfillment.models import EmailDelivery, StockReservation
+from fulfillment.models import EmailDelivery, StockReservation, TaskAttempt
 from fulfillment.tasks import fulfill_order
 from orders.models import Order
 from tests.conftest import wait_for
 from tests.fulfillment.test_services import paid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+EMAIL_ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -23,33 +25,62 @@ def worker_without_email(django_db_setup, django_db_blocker):
         "AWS_SES_ENDPOINT_URL": f"http://127.0.0.1:{find_free_port()}",
         # botocore would otherwise retry the connection itself before the task sees the error.
         "AWS_MAX_ATTEMPTS": "1",
-        "FULFILLMENT_MAX_ATTEMPTS": "3",
+        "EMAIL_MAX_ATTEMPTS": str(EMAIL_ATTEMPTS),
+        # Tasks the worker enqueues itself (the email task) go to its own queue too.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     with django_db_blocker.unblock(), worker_running(name="worker-no-email", queue=queue, extra_env=extra_env) as worker:
         yield worker
 
 
-def test_transient_errors_retry_three_attempts(product, worker_without_email):
+def test_email_retries_apart_from_stock(product, worker_without_email):
     order = paid_order(product, 2)
 
     fulfill_order.apply_async(args=[order.pk], queue=worker_without_email.queue)
 
     wait_for(
-        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLMENT_FAILED,
+        lambda: EmailDelivery.objects.filter(order_id=order.pk, status=EmailDelivery.Status.FAILED).exists()
+        and TaskAttempt.objects.filter(order_id=order.pk, outcome=TaskAttempt.Outcome.FAILED).exists(),
         timeout=60,
-        message="the last attempt to give up",
+        message="the email task to give up",
     )
     log = worker_without_email.log_text()
-    attempts = re.findall(rf"Fulfilling order {order.pk}, attempt (\d+) ", log)
-    assert attempts == ["1", "2", "3"]
-    assert log.count(f"Fulfillment of order {order.pk} failed on attempt") == 2
-    assert f"Fulfillment of order {order.pk} failed on its last attempt 3" in log
+    assert re.findall(rf"Fulfilling order {order.pk}, attempt (\d+) ", log) == ["1"]
+    email_attempts = re.findall(rf"Sending order_confirmation email for order {order.pk}, attempt (\d+) ", log)
+    assert email_attempts == [str(number) for number in range(1, EMAIL_ATTEMPTS + 1)]
 
     order.refresh_from_db()
-    assert order.failure_reason
+    assert order.status == Order.Status.FULFILLED
     product.refresh_from_db()
     assert product.stock == 8
     assert StockReservation.objects.filter(order=order).count() == 1
     delivery = EmailDelivery.objects.get(order=order)
-    assert delivery.status == EmailDelivery.Status.FAILED
     assert "AnymailAPIError" in delivery.error
+
+
+def test_attempts_log_records_each_try(product, worker_without_email):
+    order = paid_order(product, 1)
+
+    fulfill_order.apply_async(args=[order.pk], queue=worker_without_email.queue)
+
+    wait_for(
+        lambda: TaskAttempt.objects.filter(order_id=order.pk, outcome=TaskAttempt.Outcome.FAILED).exists(),
+        timeout=60,
+        message="the email task to give up",
+    )
+    rows = list(TaskAttempt.objects.filter(order=order).order_by("started_at"))
+    summary = [(row.task_name, row.attempt, row.outcome) for row in rows]
+    assert summary == [
+        ("fulfillment.fulfill_order", 1, TaskAttempt.Outcome.SUCCEEDED),
+        ("fulfillment.send_order_email", 1, TaskAttempt.Outcome.RETRYING),
+        ("fulfillment.send_order_email", 2, TaskAttempt.Outcome.RETRYING),
+        ("fulfillment.send_order_email", 3, TaskAttempt.Outcome.FAILED),
+    ]
+    for row in rows[1:]:
+        assert row.exception_type == "anymail.exceptions.AnymailAPIError"
+        assert "Could not connect to the endpoint URL" in row.exception_message
+        assert row.duration_ms is not None
+        assert re.fullmatch(r"[0-9a-f]{32}", row.trace_id)
+    assert rows[1].retry_countdown is not None
+    assert rows[3].retry_countdown is None
+    assert len({row.task_id for row in rows[1:]}) == 1

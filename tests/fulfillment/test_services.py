@@ -1,8 +1,10 @@
 """Fulfillment steps called in this process, against the real Stripe and ESP endpoints."""
 import pytest
+from django.utils import timezone
 
 from fulfillment import services
-from fulfillment.models import EmailDelivery
+from fulfillment.delivery import EMAIL_CLAIM_TIMEOUT, delivery_send
+from fulfillment.models import EmailDelivery, StockReservation
 from orders import payments
 from orders import services as order_services
 from orders.models import Order
@@ -27,7 +29,7 @@ def paid_order(product, quantity: int = 1) -> Order:
 
 
 @pytest.mark.django_db
-def test_fulfill_twice_sends_one_email(product):
+def test_fulfill_twice_reserves_once(product):
     order = paid_order(product, 2)
 
     services.order_fulfill(order_id=order.pk)
@@ -38,11 +40,38 @@ def test_fulfill_twice_sends_one_email(product):
     assert order.fulfilled_at is not None
     product.refresh_from_db()
     assert product.stock == 8
-    assert EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.SENT).count() == 1
+    confirmation = EmailDelivery.objects.get(order=order)
+    assert confirmation.kind == EmailDelivery.Kind.ORDER_CONFIRMATION
+    assert confirmation.status == EmailDelivery.Status.PENDING
 
 
 @pytest.mark.django_db
-def test_email_retry_after_stock_reserved_keeps_stock(product):
+def test_email_sent_once(product):
+    order = paid_order(product, 1)
+    services.order_fulfill(order_id=order.pk)
+
+    services.order_email_send(order_id=order.pk, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
+    services.order_email_send(order_id=order.pk, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
+
+    delivery = EmailDelivery.objects.get(order=order)
+    assert delivery.status == EmailDelivery.Status.SENT
+    assert delivery.message_id
+    assert delivery.from_email == "orders@shop.example.com"
+
+
+@pytest.mark.django_db
+def test_inline_email_fulfills_in_one_step(product):
+    order = paid_order(product, 1)
+
+    services.order_fulfill(order_id=order.pk, send_email_inline=True)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.FULFILLED
+    assert EmailDelivery.objects.get(order=order).status == EmailDelivery.Status.SENT
+
+
+@pytest.mark.django_db
+def test_stock_reserved_earlier_is_not_taken_again(product):
     order = paid_order(product, 2)
     services.stock.stock_reserve(order=order)
 
@@ -68,7 +97,9 @@ def test_out_of_stock_refunds_payment(product):
     # localstripe 1.15 ignores the payment_intent filter, so filter here too.
     amounts = [refund.amount for refund in refunds.data if refund.payment_intent == order.payment_intent_id]
     assert amounts == [order.total]
-    assert not EmailDelivery.objects.filter(order=order).exists()
+    notice = EmailDelivery.objects.get(order=order)
+    assert notice.kind == EmailDelivery.Kind.OUT_OF_STOCK
+    assert not StockReservation.objects.filter(order=order).exists()
 
 
 @pytest.mark.django_db
@@ -98,10 +129,10 @@ def test_crashed_send_is_taken_over(product):
         kind=EmailDelivery.Kind.ORDER_CONFIRMATION,
         to=order.email,
         status=EmailDelivery.Status.SENDING,
-        claimed_at=services.timezone.now() - services.EMAIL_CLAIM_TIMEOUT * 2,
+        claimed_at=timezone.now() - EMAIL_CLAIM_TIMEOUT * 2,
     )
 
-    services.confirmation_email_send(order=order)
+    delivery_send(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
 
     delivery.refresh_from_db()
     assert delivery.status == EmailDelivery.Status.SENT
@@ -115,10 +146,10 @@ def test_fresh_claim_is_not_sent_twice(product):
         kind=EmailDelivery.Kind.ORDER_CONFIRMATION,
         to=order.email,
         status=EmailDelivery.Status.SENDING,
-        claimed_at=services.timezone.now(),
+        claimed_at=timezone.now(),
     )
 
-    services.confirmation_email_send(order=order)
+    delivery_send(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
 
     delivery.refresh_from_db()
     assert delivery.status == EmailDelivery.Status.SENDING

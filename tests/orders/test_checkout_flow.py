@@ -45,8 +45,10 @@ def test_happy_path_fulfills_once(shopper, product):
     assert product.stock == 8
     assert StockReservation.objects.filter(order=order).count() == 1
 
-    delivery = EmailDelivery.objects.get(order=order)
-    assert delivery.status == EmailDelivery.Status.SENT
+    delivery = wait_for(
+        lambda: EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.SENT).first(),
+        message="the confirmation email to be sent",
+    )
     assert delivery.esp_name == "Amazon SES"
     assert delivery.message_id
     assert order.confirmation_id in delivery.subject
