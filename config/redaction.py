@@ -11,7 +11,10 @@ import re
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status
 
-EMAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address, also as it appears URL-encoded in a logged query string (%40).
+# The local part leaves out "&", "/", "=" and "?", which RFC 5322 allows but
+# which mostly mark query-string boundaries in the text this scans.
+EMAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%'*+^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 REDACTED = "[email redacted]"
 
 

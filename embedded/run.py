@@ -255,7 +255,8 @@ def run(environ: Mapping[str, str]) -> int:
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
         run_management_command(["migrate", "--no-input"], env)
-        run_management_command(["load_catalog"], env)
+        # Existing products keep what staff changed in the admin.
+        run_management_command(["load_catalog", "--missing-only"], env)
         # SHOP_SCENARIO=workshop or SHOP_FAULTS switch workshop faults on; unset, the flags stay as staff left them.
         run_management_command(["faults", "--from-env"], env)
         login_hint = ensure_admin(env)

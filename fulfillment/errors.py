@@ -6,6 +6,8 @@ from botocore.exceptions import ClientError, ConnectionError as BotocoreConnecti
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from orders.payments import PaymentServiceError
+
 # Error codes that Amazon SES (and the other ESPs through anymail) return
 # when the request may succeed later.
 TRANSIENT_ESP_CODES = frozenset(
@@ -16,9 +18,10 @@ TRANSIENT_ESP_CODES = frozenset(
 class InsufficientStock(Exception):
     """A conditional stock UPDATE matched no row: fewer units are on hand than the line needs."""
 
-    def __init__(self, *, sku: str, requested: int, available: int) -> None:
+    def __init__(self, *, sku: str, requested: int, available: int, name: str = "") -> None:
         super().__init__(f"Product {sku} has {available} in stock, fewer than the {requested} ordered.")
         self.sku = sku
+        self.name = name or sku
         self.requested = requested
         self.available = available
 
@@ -42,6 +45,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError, RedisConnectionError, BotocoreConnectionError)):
         return True
     if isinstance(exc, (TimeoutError, ConnectionError, socket.timeout)):
+        return True
+    # Stripe could not be reached or failed; a card decline is not raised as this.
+    if isinstance(exc, PaymentServiceError):
         return True
 
     # anymail wraps the ESP's exception, so look at the cause as well.

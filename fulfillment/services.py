@@ -14,7 +14,7 @@ from orders.models import Order
 
 logger = logging.getLogger(__name__)
 
-OUT_OF_STOCK_REASON = "{sku} sold out before we could reserve it, so your payment has been refunded in full."
+OUT_OF_STOCK_REASON = "{name} sold out before we could reserve it, so we are refunding your payment in full."
 FAILED_REASON = "We could not complete your order after several attempts. Our team will contact you."
 
 
@@ -34,6 +34,9 @@ def order_fulfill(*, order_id: int, stock_seen: dict[str, int] | None = None, se
     if order is None:
         logger.warning("Order %s does not exist; its fulfillment task is dropped", order_id)
         return None
+    if order.status == Order.Status.OUT_OF_STOCK and not order.refund_id:
+        # An earlier attempt recorded the shortage but could not refund.
+        return order_refund(order=order)
     if order.status != Order.Status.PAID:
         logger.info("Order %s is %s, not waiting for fulfillment; nothing to do", order.pk, order.status)
         return order
@@ -115,24 +118,37 @@ def order_mark_fulfilled(*, order: Order, enqueue_email: bool) -> Order:
 
 
 def order_mark_out_of_stock(*, order: Order, exc: InsufficientStock) -> Order:
-    """Record that an item ran out, refund the payment, and tell the customer by email."""
-    with transaction.atomic():
-        updated = Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
-            status=Order.Status.OUT_OF_STOCK,
-            failure_reason=OUT_OF_STOCK_REASON.format(sku=exc.sku),
-            updated_at=timezone.now(),
-        )
+    """Record that an item ran out, then refund the payment and tell the customer by email."""
+    updated = Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
+        status=Order.Status.OUT_OF_STOCK,
+        failure_reason=OUT_OF_STOCK_REASON.format(name=exc.name),
+        updated_at=timezone.now(),
+    )
     logger.warning("Order %s could not be fulfilled: %s", order.pk, exc)
-    if updated and order.payment_intent_id:
-        # Only the attempt that changed the status refunds; Stripe's
-        # idempotency key also guards the request itself.
+    order.refresh_from_db()
+    if not updated:
+        return order
+    return order_refund(order=order)
+
+
+def order_refund(*, order: Order) -> Order:
+    """Refund an out-of-stock order in full, then send the out-of-stock email.
+
+    A Stripe failure raises PaymentServiceError, a transient error, so the
+    task retries; the retry finds the order out of stock without a refund
+    and comes back here. Stripe's idempotency key keeps the retry from
+    refunding twice.
+    """
+    if order.payment_intent_id and not order.refund_id:
         refund_id = payments.payment_refund(
             payment_intent_id=order.payment_intent_id, confirmation_id=order.confirmation_id
         )
+        Order.objects.filter(pk=order.pk).update(refund_id=refund_id, updated_at=timezone.now())
         logger.info("Refunded order %s: %s", order.pk, refund_id)
-    if updated:
-        with transaction.atomic():
-            delivery.delivery_get(order=order, kind=EmailDelivery.Kind.OUT_OF_STOCK)
+
+    with transaction.atomic():
+        notice = delivery.delivery_get(order=order, kind=EmailDelivery.Kind.OUT_OF_STOCK)
+        if notice.status == EmailDelivery.Status.PENDING:
             email_enqueue(order_id=order.pk, kind=EmailDelivery.Kind.OUT_OF_STOCK)
     order.refresh_from_db()
     return order

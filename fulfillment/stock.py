@@ -39,7 +39,7 @@ def stock_reserve_line(*, line: OrderLine) -> bool:
             available = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first() or 0
             # Running out is an outcome of the order, not a fault of the shop.
             span.add_event(names.EVENT_STOCK_INSUFFICIENT, {names.STOCK_AVAILABLE: available})
-            raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available)
+            raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available, name=line.name)
 
         StockReservation.objects.create(order_id=line.order_id, product_id=line.product_id, quantity=line.quantity)
     logger.info("Reserved %s of %s for order %s", line.quantity, line.sku, line.order_id)

@@ -106,6 +106,11 @@ class OrderAdmin(admin.ModelAdmin):
         # Orders come from the checkout, which takes the payment.
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # An order is the record of a payment; deleting it would lose the
+        # link between a charge and what was shipped or refunded.
+        return False
+
     @admin.action(description="Re-run fulfillment for selected orders")
     def rerun_fulfillment(self, request, queryset) -> None:
         # Each order is handled by a service that checks its state, so

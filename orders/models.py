@@ -40,6 +40,10 @@ class Order(models.Model):
     currency = models.CharField(max_length=3)
     total = models.PositiveIntegerField(help_text="Minor units, for example cents.")
 
+    # A random value that the checkout page puts in its form. A second POST of
+    # the same form (a double click, a resubmitted page) finds this order
+    # instead of creating and charging another one.
+    checkout_token = models.CharField(max_length=64, blank=True, default="", editable=False)
     payment_intent_id = models.CharField(max_length=255, blank=True, default="")
     payment_error = models.CharField(
         max_length=500, blank=True, default="", help_text="What the customer was told about a failed payment."
@@ -57,6 +61,9 @@ class Order(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
+    refund_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="Stripe refund, once an out-of-stock order is refunded."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -65,6 +72,11 @@ class Order(models.Model):
                 fields=["payment_intent_id"],
                 condition=~Q(payment_intent_id=""),
                 name="order_payment_intent_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["checkout_token"],
+                condition=~Q(checkout_token=""),
+                name="order_checkout_token_unique",
             ),
         ]
 

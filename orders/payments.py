@@ -34,11 +34,17 @@ class PaymentServiceError(Exception):
     """Stripe could not be reached or rejected the request for a reason that is not the card's."""
 
 
+# Seconds for one Stripe request. stripe-python's own default is 80, which
+# would hold a checkout or a worker process for minutes when Stripe stalls.
+STRIPE_TIMEOUT_SECONDS = 20
+
+
 def stripe_client() -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=2,
+        http_client=stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS),
     )
 
 
@@ -79,9 +85,10 @@ def payment_intent_confirm(
         intent = stripe_client().v1.payment_intents.create(params=params, options=options)
     except stripe.CardError as exc:
         logger.info("Card declined for order %s: code=%s", order_id, exc.code)
-        intent_id = ""
-        if exc.error and getattr(exc.error, "payment_intent", None):
-            intent_id = exc.error.payment_intent.get("id", "")
+        # Stripe puts the PaymentIntent on a card error; localstripe does not.
+        # Both are StripeObjects, which have attributes, not dict methods.
+        intent = getattr(exc.error, "payment_intent", None) if exc.error else None
+        intent_id = getattr(intent, "id", "") or ""
         return PaymentResult(
             PaymentOutcome.DECLINED,
             intent_id,

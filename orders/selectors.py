@@ -20,7 +20,7 @@ STATUS_MESSAGES = {
     Order.Status.PAYMENT_FAILED: "Your payment did not go through, so nothing was charged.",
     Order.Status.PAID: "Payment received. We are reserving your items.",
     Order.Status.FULFILLED: "Your order is confirmed and your items are reserved.",
-    Order.Status.OUT_OF_STOCK: "An item sold out before we could reserve it, so your payment has been refunded in full.",
+    Order.Status.OUT_OF_STOCK: "An item sold out before we could reserve it, so we are refunding your payment in full.",
     Order.Status.FULFILLMENT_FAILED: (
         "We could not complete your order. Nothing has shipped; our team has been notified and will contact you."
     ),
@@ -52,6 +52,10 @@ def order_get_by_confirmation_id(*, confirmation_id: str) -> Order:
     return get_object_or_404(Order.objects.prefetch_related("lines"), confirmation_id=confirmation_id.upper())
 
 
+def order_get_by_checkout_token(*, checkout_token: str) -> Order | None:
+    return Order.objects.filter(checkout_token=checkout_token).first() if checkout_token else None
+
+
 def _customer_email(order: Order) -> EmailDelivery | None:
     """Return the email that tells the customer how the order ended, if fulfillment got that far."""
     kind = EmailDelivery.Kind.OUT_OF_STOCK if order.status == Order.Status.OUT_OF_STOCK else EmailDelivery.Kind.ORDER_CONFIRMATION
@@ -71,6 +75,9 @@ def order_status_payload(*, order: Order) -> dict:
     }
     if order.status in PAID_OR_LATER and fault_enabled(CONFIRM_BEFORE_FULFILLMENT):
         return {**payload, **WORKSHOP_CONFIRMATION}
+
+    if order.status == Order.Status.OUT_OF_STOCK and order.refund_id:
+        payload["message"] = "An item sold out before we could reserve it, so your payment has been refunded in full."
 
     email = _customer_email(order) if order.status in FINAL_STATUSES else None
     if email is not None:

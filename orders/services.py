@@ -3,7 +3,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -14,6 +14,7 @@ from config.telemetry import current_traceparent, span_context_from_traceparent,
 from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order, OrderLine
+from orders.selectors import order_get_by_checkout_token
 from orders.payments import PaymentOutcome, PaymentResult
 
 logger = logging.getLogger(__name__)
@@ -25,17 +26,38 @@ class CheckoutError(Exception):
     """The checkout cannot go ahead; the message is fit for the customer."""
 
 
+class DuplicateCheckout(Exception):
+    """The same checkout form was submitted again; `order` is the order the first submission created."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(f"Checkout token already used by order {order.pk}")
+        self.order = order
+
+
 @dataclass(frozen=True)
 class CheckoutLine:
     product: "shop.models.Product"  # noqa: F821
     quantity: int
 
 
-def order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
-    """Create an order awaiting payment, with prices read from the products."""
+def order_create(*, lines: Sequence[CheckoutLine], customer: dict, checkout_token: str = "") -> Order:
+    """Create an order awaiting payment, with prices read from the products.
+
+    Raise DuplicateCheckout if an order already exists for `checkout_token`.
+    """
     with tracer().start_as_current_span(names.SPAN_ORDER_CREATE) as span:
         span.set_attribute(names.ORDER_LINE_COUNT, len(lines))
-        order = _order_create(lines=lines, customer=customer)
+        existing = order_get_by_checkout_token(checkout_token=checkout_token)
+        if existing is not None:
+            raise DuplicateCheckout(existing)
+        try:
+            order = _order_create(lines=lines, customer=customer, checkout_token=checkout_token)
+        except IntegrityError:
+            # Two submissions raced past the check above; the other one won.
+            existing = order_get_by_checkout_token(checkout_token=checkout_token)
+            if existing is None:
+                raise
+            raise DuplicateCheckout(existing) from None
         span.set_attribute(names.ORDER_ID, order.pk)
         span.set_attribute(names.ORDER_TOTAL, order.total)
         span.set_attribute(names.ORDER_CURRENCY, order.currency)
@@ -43,7 +65,7 @@ def order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
 
 
 @transaction.atomic
-def _order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
+def _order_create(*, lines: Sequence[CheckoutLine], customer: dict, checkout_token: str) -> Order:
     if not lines:
         raise CheckoutError("Your cart is empty. Add an item before checking out.")
 
@@ -63,6 +85,7 @@ def _order_create(*, lines: Sequence[CheckoutLine], customer: dict) -> Order:
         total=sum(line.product.price * line.quantity for line in lines),
         trace_id=_current_trace_id(),
         trace_parent=current_traceparent(),
+        checkout_token=checkout_token,
     )
     OrderLine.objects.bulk_create(
         OrderLine(

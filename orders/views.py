@@ -1,4 +1,5 @@
 import logging
+import secrets
 
 import stripe
 from django.conf import settings
@@ -26,6 +27,8 @@ def _checkout_render(request: HttpRequest, form: CheckoutForm, cart: Cart, *, st
         "cart": cart,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "stripe_js_url": settings.STRIPE_JS_URL,
+        # A new token on every render, so a retry after a decline is a new order.
+        "checkout_token": secrets.token_urlsafe(24),
     }
     return render(request, "orders/checkout.html", context, status=status)
 
@@ -33,6 +36,12 @@ def _checkout_render(request: HttpRequest, form: CheckoutForm, cart: Cart, *, st
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
+    token = request.POST.get("checkout_token", "")[:64] if request.method == "POST" else ""
+    if token:
+        # The form was submitted before, perhaps from the browser's back button.
+        earlier = selectors.order_get_by_checkout_token(checkout_token=token)
+        if earlier is not None:
+            return redirect("orders:detail", confirmation_id=earlier.confirmation_id)
     if cart.is_empty:
         messages.info(request, "Your cart is empty. Add an item before checking out.")
         return redirect("shop:cart")
@@ -51,7 +60,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
     lines = [services.CheckoutLine(product=line.product, quantity=line.quantity) for line in cart.lines()]
     try:
-        order = services.order_create(lines=lines, customer=form.cleaned_data)
+        order = services.order_create(lines=lines, customer=form.cleaned_data, checkout_token=token)
+    except services.DuplicateCheckout as duplicate:
+        logger.info("Checkout form submitted again for order %s; showing that order", duplicate.order.pk)
+        return redirect("orders:detail", confirmation_id=duplicate.order.confirmation_id)
     except services.CheckoutError as exc:
         form.add_error(None, str(exc))
         return _checkout_render(request, form, cart, status=409)

@@ -21,10 +21,13 @@ class CatalogLoadResult:
 
 
 @transaction.atomic
-def catalog_load(*, entries: list[CatalogEntry], reset_stock: bool = False) -> CatalogLoadResult:
+def catalog_load(
+    *, entries: list[CatalogEntry], reset_stock: bool = False, missing_only: bool = False
+) -> CatalogLoadResult:
     """Create missing products and update existing ones by SKU.
 
-    Existing products keep their stock unless reset_stock is True. Raise
+    Existing products keep their stock unless reset_stock is True, and are
+    left entirely alone with missing_only, which keeps staff edits. Raise
     CatalogError, and change nothing, if an entry's slug belongs to a product
     with another SKU.
     """
@@ -40,6 +43,10 @@ def catalog_load(*, entries: list[CatalogEntry], reset_stock: bool = False) -> C
                 **{name: getattr(entry, name) for name in CATALOG_FIELDS},
             )
             result.created.append(entry.sku)
+            continue
+
+        if missing_only:
+            result.unchanged.append(entry.sku)
             continue
 
         changed = [name for name in CATALOG_FIELDS if getattr(product, name) != getattr(entry, name)]

@@ -33,7 +33,10 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
     except CartError as error:
         messages.error(request, str(error))
         total = currency = None
-    context = {"cart": cart, "lines": lines, "total": total, "currency": currency}
+    # Checkout would refuse a line with more units than are in stock, so the
+    # page does not offer it until the customer lowers the quantity.
+    can_checkout = total is not None and not any(line.exceeds_stock for line in lines)
+    context = {"cart": cart, "lines": lines, "total": total, "currency": currency, "can_checkout": can_checkout}
     return render(request, "shop/cart.html", context)
 
 
@@ -64,7 +67,9 @@ def cart_update(request: HttpRequest) -> HttpResponse:
     # The cart page shows a quantity field only for products in the cart.
     error_tags = field_error_tags(product=product) if product in cart else ""
 
-    if form.is_valid():
+    if product not in cart:
+        messages.error(request, f"{product.name} is not in your cart. Add it from its product page first.")
+    elif form.is_valid():
         quantity = form.cleaned_data["quantity"]
         try:
             cart.set_quantity(product=product, quantity=quantity)

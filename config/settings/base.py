@@ -198,5 +198,8 @@ LOGGING = {
         # QuietExporter logs one warning when no collector listens; the
         # exporter's own per-batch messages would repeat it every few seconds.
         "opentelemetry.exporter.otlp.proto.http": {"level": "CRITICAL"},
+        # runserver's request log, through the same filters: an admin search
+        # puts the searched email address in the logged query string.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

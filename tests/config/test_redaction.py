@@ -55,3 +55,9 @@ def test_log_record_message_and_traceback_are_redacted():
     assert record.getMessage() == f"sending to {REDACTED} failed"
     assert "ada@example.org" not in record.exc_text
     assert REDACTED in record.exc_text
+
+
+def test_url_encoded_address_is_redacted():
+    line = '"GET /admin/orders/order/?q=happy.buyer%40example.org HTTP/1.1" 200'
+
+    assert redact_text(line) == f'"GET /admin/orders/order/?q={REDACTED} HTTP/1.1" 200'

@@ -92,7 +92,8 @@ def test_out_of_stock_refunds_payment(product):
     order.refresh_from_db()
     assert order.status == Order.Status.OUT_OF_STOCK
     assert "sold out" in order.failure_reason
-    assert product.sku in order.failure_reason
+    assert product.name in order.failure_reason
+    assert order.refund_id.startswith("re_")
     refunds = payments.stripe_client().v1.refunds.list(params={"payment_intent": order.payment_intent_id, "limit": 100})
     # localstripe 1.15 ignores the payment_intent filter, so filter here too.
     amounts = [refund.amount for refund in refunds.data if refund.payment_intent == order.payment_intent_id]
@@ -153,3 +154,27 @@ def test_fresh_claim_is_not_sent_twice(product):
 
     delivery.refresh_from_db()
     assert delivery.status == EmailDelivery.Status.SENDING
+
+
+@pytest.mark.django_db
+def test_failed_refund_is_retried(product):
+    order = paid_order(product, 2)
+    real_intent = order.payment_intent_id
+    Order.objects.filter(pk=order.pk).update(payment_intent_id="pi_unknown_to_stripe")
+    product.stock = 1
+    product.save()
+
+    with pytest.raises(payments.PaymentServiceError):
+        services.order_fulfill(order_id=order.pk)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.OUT_OF_STOCK
+    assert order.refund_id == ""
+    assert not EmailDelivery.objects.filter(order=order).exists()
+
+    Order.objects.filter(pk=order.pk).update(payment_intent_id=real_intent)
+    services.order_fulfill(order_id=order.pk)
+
+    order.refresh_from_db()
+    assert order.refund_id.startswith("re_")
+    assert EmailDelivery.objects.get(order=order).kind == EmailDelivery.Kind.OUT_OF_STOCK

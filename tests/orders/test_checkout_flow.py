@@ -153,6 +153,53 @@ def test_three_d_secure_completed_with_stripe_js(shopper, product):
     assert product.stock == 8
 
 
+def test_three_d_secure_failed_authentication(shopper, product):
+    response = shopper.post(
+        "/checkout/", checkout_data(payment_method=three_d_secure_payment_method(), stripe_js="1")
+    )
+    order = Order.objects.get()
+    # What localstripe's Stripe.js does when the customer fails the bank's step.
+    requests.post(
+        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{order.payment_intent_id}/_authenticate",
+        params={"success": "false"},
+        json={"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": response.context["client_secret"]},
+        timeout=10,
+    ).raise_for_status()
+
+    complete = shopper.get(f"/orders/{order.confirmation_id}/payment/complete/", follow=True)
+
+    assert complete.status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAYMENT_FAILED
+    assert "Your cart is still here." in complete.content.decode()
+    product.refresh_from_db()
+    assert product.stock == 10
+
+
+def test_declined_page_forgets_the_declined_card(shopper):
+    response = shopper.post(
+        "/checkout/", checkout_data(payment_method="pm_card_visa_chargeDeclined", checkout_token="first-try")
+    )
+
+    html = response.content.decode()
+    assert 'name="payment_method" value=""' in html
+    assert "pm_card_visa_chargeDeclined" not in html
+    assert 'name="checkout_token" value="first-try"' not in html
+
+
+def test_double_submit_creates_one_order(shopper, product):
+    data = checkout_data(checkout_token="token-from-one-page")
+
+    first = shopper.post("/checkout/", data)
+    second = shopper.post("/checkout/", data)
+
+    order = Order.objects.get()
+    assert first["Location"] == second["Location"] == f"/orders/{order.confirmation_id}/"
+    order_in_status(order, Order.Status.FULFILLED)
+    product.refresh_from_db()
+    assert product.stock == 8
+
+
 def test_three_d_secure_abandoned_is_cancelled(shopper):
     shopper.post("/checkout/", checkout_data(payment_method=three_d_secure_payment_method(), stripe_js="1"))
     order = Order.objects.get()

@@ -235,7 +235,10 @@ def test_update_missing_line_shows_page_message(client, mug, beans):
 
     response = client.post(reverse("shop:cart_update"), {"product": mug.pk, "quantity": "9"}, follow=True)
 
-    assert page_messages(response.content.decode()) == ["Only 3 left of Trail Mug."]
+    assert page_messages(response.content.decode()) == [
+        "Trail Mug is not in your cart. Add it from its product page first."
+    ]
+    assert cart_of(client) == {str(beans.pk): 1}
 
 
 def test_update_unknown_product_is_404(client):
@@ -277,3 +280,19 @@ def test_mixed_currencies_hide_checkout(client, mug, beans):
         "Your cart mixes prices in EUR and USD, so remove the items in one currency before checking out."
     ]
     assert 'href="/checkout/"' not in html
+
+
+@pytest.mark.django_db
+def test_cart_hides_checkout_when_line_exceeds_stock(client, product_factory):
+    dripper = product_factory(stock=10)
+    client.post("/cart/add/", {"product": dripper.pk, "quantity": 10})
+    dripper.stock = 5
+    dripper.save()
+
+    response = client.get("/cart/")
+
+    html = response.content.decode()
+    assert response.context["can_checkout"] is False
+    assert 'href="/checkout/"' not in html
+    assert "Lower the quantities marked above to check out." in html
+

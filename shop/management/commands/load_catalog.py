@@ -19,16 +19,23 @@ class Command(BaseCommand):
             help="Also set the stock of existing products to the level in the catalog file.",
         )
         parser.add_argument(
+            "--missing-only",
+            action="store_true",
+            help="Only create products that do not exist yet; leave existing ones, and staff edits, alone.",
+        )
+        parser.add_argument(
             "--file",
             type=Path,
             default=CATALOG_PATH,
             help=f"Catalog file to load, a JSON list of products (default: {CATALOG_PATH}).",
         )
 
-    def handle(self, *args, reset_stock: bool, file: Path, **options) -> None:
+    def handle(self, *args, reset_stock: bool, missing_only: bool, file: Path, **options) -> None:
+        if reset_stock and missing_only:
+            raise CommandError("--reset-stock and --missing-only cannot be used together.")
         try:
             entries = catalog_read(path=file)
-            result = catalog_load(entries=entries, reset_stock=reset_stock)
+            result = catalog_load(entries=entries, reset_stock=reset_stock, missing_only=missing_only)
         except CatalogError as error:
             raise CommandError(str(error)) from None
 
