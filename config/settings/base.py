@@ -111,6 +111,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Redis server never consume each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "fulfillment")
 CELERY_TASK_SERIALIZER = "json"
+# Recycle a worker child after this many tasks; 0 never recycles. Each child
+# flushes its spans as it exits, so recycling loses none.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 0, minimum=0) or None
 # The worker logs through the LOGGING setting below, like the web process,
 # so its lines carry the same trace_id and span_id fields.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -118,3 +118,38 @@ def test_bad_traceparent_is_ignored(value):
 
 def test_traceparent_outside_trace_is_empty():
     assert current_traceparent() == ""
+
+
+def run_setup_in_new_process(**environ) -> str:
+    """Run telemetry_setup() in a fresh interpreter, as a web process would, and return what it prints."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import django; django.setup()\n"
+        "from config.telemetry import telemetry_setup\n"
+        "first = telemetry_setup(service_name='shop-web')\n"
+        "second = telemetry_setup(service_name='shop-web')\n"
+        "print('same' if first is second else 'different')\n"
+        "print('none' if first is None else type(first.sampler).__name__)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **environ}
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return completed.stdout
+
+
+def test_setup_runs_once_per_process():
+    assert run_setup_in_new_process().splitlines()[0] == "same"
+
+
+def test_sdk_disabled_records_nothing():
+    assert run_setup_in_new_process(OTEL_SDK_DISABLED="true").splitlines()[1] == "none"
+
+
+def test_sampler_comes_from_environment():
+    output = run_setup_in_new_process(OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.25")
+
+    assert output.splitlines()[1] == "TraceIdRatioBased"
