@@ -13,6 +13,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# Records the real trace of an order that fails with every workshop fault on,
+# then draws it as docs/trace-workshop-order.svg (see docs/trace_picture/).
+.PHONY: trace-picture
+trace-picture: $(STAMP)
+	$(VENV)/bin/python -m pytest docs/trace_picture/scenario.py -p no:cacheprovider -q
+	$(VENV)/bin/python docs/trace_picture/render.py
+
 # Reinstall only when pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -e '.[test]'

@@ -11,6 +11,8 @@ import re
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status
 
+from config.telemetry_names import CLIENT_ATTRIBUTES_DROPPED
+
 # An address, also as it appears URL-encoded in a logged query string (%40).
 # The local part leaves out "&", "/", "=" and "?", which RFC 5322 allows but
 # which mostly mark query-string boundaries in the text this scans.
@@ -31,10 +33,16 @@ def _redact_value(value):
 
 
 def _redact_attributes(attributes) -> dict:
-    return {key: _redact_value(value) for key, value in (attributes or {}).items()}
+    return {
+        key: _redact_value(value)
+        for key, value in (attributes or {}).items()
+        if key not in CLIENT_ATTRIBUTES_DROPPED
+    }
 
 
 def _needs_redaction(span: ReadableSpan) -> bool:
+    if CLIENT_ATTRIBUTES_DROPPED.intersection(span.attributes or {}):
+        return True
     texts = [span.name, span.status.description or ""]
     texts += [value for value in (span.attributes or {}).values() if isinstance(value, str)]
     for event in span.events:
@@ -43,7 +51,7 @@ def _needs_redaction(span: ReadableSpan) -> bool:
 
 
 def span_redacted(span: ReadableSpan) -> ReadableSpan:
-    """Return the span, or a copy of it with every email address replaced."""
+    """Return the span, or a copy with every email address replaced and the client's address and browser dropped."""
     if not _needs_redaction(span):
         return span
     events = [

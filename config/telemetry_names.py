@@ -17,8 +17,6 @@ SPAN_EMAIL_SEND = "email.send"
 
 # Order attributes
 ORDER_ID = "order.id"
-ORDER_CONFIRMATION_ID = "order.confirmation_id"
-ORDER_STATUS = "order.status"
 ORDER_LINE_COUNT = "order.line_count"
 ORDER_TOTAL = "order.total"
 ORDER_CURRENCY = "order.currency"
@@ -42,14 +40,28 @@ STOCK_EXPECTED = "stock.expected"
 EMAIL_ESP = "email.esp"
 EMAIL_MESSAGE_ID = "email.message_id"
 EMAIL_RECIPIENT_DOMAIN = "email.recipient_domain"
-EMAIL_KIND = "email.kind"
-EMAIL_ALREADY_SENT = "email.already_sent"
 
 # Fulfillment task attributes
 FULFILLMENT_ATTEMPT = "fulfillment.attempt"
 FULFILLMENT_MAX_ATTEMPTS = "fulfillment.max_attempts"
 FULFILLMENT_RETRY_COUNTDOWN = "fulfillment.retry.countdown_s"
 FULFILLMENT_TRANSIENT = "fulfillment.error.transient"
+
+# Attributes that instrumentations record about the person behind a request.
+# The exporter drops them: an IP address and a browser signature are
+# personal data and do not help find a fault in an order.
+CLIENT_ATTRIBUTES_DROPPED = frozenset(
+    {
+        "net.peer.ip",
+        "net.sock.peer.addr",
+        "client.address",
+        "client.port",
+        "network.peer.address",
+        "http.client_ip",
+        "http.user_agent",
+        "user_agent.original",
+    }
+)
 
 # Events
 EVENT_PAYMENT_DECLINED = "payment.declined"

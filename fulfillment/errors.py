@@ -18,12 +18,18 @@ TRANSIENT_ESP_CODES = frozenset(
 class InsufficientStock(Exception):
     """A conditional stock UPDATE matched no row: fewer units are on hand than the line needs."""
 
-    def __init__(self, *, sku: str, requested: int, available: int, name: str = "") -> None:
+    def __init__(self, sku: str, requested: int, available: int, name: str = "") -> None:
         super().__init__(f"Product {sku} has {available} in stock, fewer than the {requested} ordered.")
         self.sku = sku
         self.name = name or sku
         self.requested = requested
         self.available = available
+
+    def __reduce__(self):
+        # Celery pickles the exception of a retried or failed task. Without
+        # this, unpickling calls __init__ with the message alone and Celery
+        # substitutes an UnpickleableExceptionWrapper for the real type.
+        return type(self), (self.sku, self.requested, self.available, self.name)
 
 
 def _status_code(exc: BaseException) -> int | None:
@@ -72,7 +78,7 @@ class ConditionalUpdateFailed(Exception):
     of DynamoDB's ConditionalCheckFailedException in the workshop's trace.
     """
 
-    def __init__(self, *, sku: str, expected: int | None, actual: int | None) -> None:
+    def __init__(self, sku: str, expected: int | None, actual: int | None) -> None:
         super().__init__(
             f"The conditional stock update for {sku} failed: it expected {expected} in stock, "
             f"as read at checkout, but found {actual}. The update was not applied."
@@ -80,3 +86,7 @@ class ConditionalUpdateFailed(Exception):
         self.sku = sku
         self.expected = expected
         self.actual = actual
+
+    def __reduce__(self):
+        # See InsufficientStock.__reduce__: keeps the real type through Celery.
+        return type(self), (self.sku, self.expected, self.actual)

@@ -141,7 +141,7 @@ def order_refund(*, order: Order) -> Order:
     """
     if order.payment_intent_id and not order.refund_id:
         refund_id = payments.payment_refund(
-            payment_intent_id=order.payment_intent_id, confirmation_id=order.confirmation_id
+            payment_intent_id=order.payment_intent_id, confirmation_id=order.confirmation_id, order_id=order.pk
         )
         Order.objects.filter(pk=order.pk).update(refund_id=refund_id, updated_at=timezone.now())
         logger.info("Refunded order %s: %s", order.pk, refund_id)

@@ -90,5 +90,7 @@ def stock_update_against_seen(*, order: Order, stock_seen: dict[str, int]) -> No
                 span.set_attribute(names.STOCK_ROWS_UPDATED, rows_updated)
                 if rows_updated == 0:
                     actual = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first()
+                    if actual is not None:
+                        span.set_attribute(names.STOCK_AVAILABLE, actual)
                     raise ConditionalUpdateFailed(sku=line.sku, expected=expected, actual=actual)
             logger.info("Updated stock of %s for order %s, conditional on %s", line.sku, line.order_id, expected)

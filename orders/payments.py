@@ -131,9 +131,10 @@ def payment_intent_cancel(*, payment_intent_id: str) -> None:
         ) from exc
 
 
-def payment_refund(*, payment_intent_id: str, confirmation_id: str) -> str:
+def payment_refund(*, payment_intent_id: str, confirmation_id: str, order_id: int) -> str:
     """Refund a PaymentIntent in full and return the refund id."""
     with tracer().start_as_current_span(names.SPAN_PAYMENT_REFUND) as span:
+        span.set_attribute(names.ORDER_ID, order_id)
         span.set_attribute(names.PAYMENT_INTENT_ID, payment_intent_id)
         refund_id = _refund_create(payment_intent_id=payment_intent_id, confirmation_id=confirmation_id)
         span.set_attribute(names.PAYMENT_REFUND_ID, refund_id)

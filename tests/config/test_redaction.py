@@ -61,3 +61,19 @@ def test_url_encoded_address_is_redacted():
     line = '"GET /admin/orders/order/?q=happy.buyer%40example.org HTTP/1.1" 200'
 
     assert redact_text(line) == f'"GET /admin/orders/order/?q={REDACTED} HTTP/1.1" 200'
+
+
+def test_client_address_and_browser_are_dropped():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("GET orders/<str:confirmation_id>/") as span:
+        span.set_attribute("net.peer.ip", "203.0.113.7")
+        span.set_attribute("http.user_agent", "Mozilla/5.0")
+        span.set_attribute("http.method", "GET")
+
+    exported = span_redacted(exporter.get_finished_spans()[0])
+
+    assert "net.peer.ip" not in exported.attributes
+    assert "http.user_agent" not in exported.attributes
+    assert exported.attributes["http.method"] == "GET"

@@ -1,3 +1,4 @@
+import pickle
 import socket
 
 import pytest
@@ -5,7 +6,7 @@ from anymail.exceptions import AnymailAPIError
 from botocore.exceptions import ClientError, EndpointConnectionError
 from django.db import IntegrityError, OperationalError
 
-from fulfillment.errors import InsufficientStock, is_transient
+from fulfillment.errors import ConditionalUpdateFailed, InsufficientStock, is_transient
 from fulfillment.tasks import retry_countdown
 
 
@@ -62,3 +63,21 @@ def test_retry_countdown_is_jittered(settings):
     samples = {round(retry_countdown(2), 3) for _ in range(50)}
 
     assert len(samples) > 10
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        InsufficientStock(sku="MUG-001", requested=2, available=1, name="Trail Mug"),
+        ConditionalUpdateFailed(sku="MUG-001", expected=10, actual=8),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_error_keeps_type_through_celery(exc):
+    from celery.utils.serialization import get_pickleable_exception
+
+    assert get_pickleable_exception(exc) is exc
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is type(exc)
+    assert str(copy) == str(exc)
+    assert copy.sku == "MUG-001"
