@@ -1,9 +1,13 @@
-"""Serve localstripe's fake Stripe API and Stripe.js on 127.0.0.1 only.
+"""Serve localstripe's fake Stripe API and Stripe.js, on 127.0.0.1 unless --host names another address.
 
 Run as `python -m embedded.localstripe_server --port N`. localstripe's own
 start() is not used: in localstripe 1.15.10 it binds `::` on every interface
 and loads and saves its objects in /tmp/localstripe.pickle. This server binds
-127.0.0.1, keeps objects in memory only, and starts empty every time.
+127.0.0.1, or the address given with --host, keeps objects in memory only,
+and starts empty every time.
+
+With --webhook-url and --webhook-secret it registers the shop's webhook
+endpoint before it listens, so a container needs no second step to do it.
 
 Two changes bring localstripe 1.15.10 closer to Stripe, see
 _decline_charges_like_stripe() and _stripe_js_source().
@@ -11,17 +15,22 @@ _decline_charges_like_stripe() and _stripe_js_source().
 import argparse
 import logging
 import sys
+import urllib.parse
 from pathlib import Path
 
 from aiohttp import web
 from localstripe import resources
 from localstripe import server as localstripe_server
+from localstripe import webhooks as localstripe_webhooks
 
 from embedded.ports import LOOPBACK
 
 logger = logging.getLogger("embedded.localstripe")
 
 STRIPE_JS_PATH = "/js.stripe.com/v3/"
+# The id that embedded.stripe.register_webhook() uses too, so registering
+# through the API later replaces the endpoint given on the command line.
+WEBHOOK_ID = "shop"
 LOCALSTRIPE_JS_FILE = Path(localstripe_server.__file__).with_name("localstripe-v3.js")
 
 # Stripe.js value of the card number as the person typed it. Stripe's Card
@@ -183,13 +192,60 @@ def build_app() -> web.Application:
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and serve until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def webhook_url(value: str) -> str:
+    """Return `value` if it is an absolute http or https URL, for argparse."""
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an absolute http:// or https:// URL, "
+            "for example http://web:8000/stripe/webhook/"
+        )
+    return value
+
+
+def register_webhook(url: str, secret: str) -> None:
+    """Send every event to `url`, signed with `secret`, as POST /_config/webhooks/shop would.
+
+    localstripe keeps webhooks in a module-level registry, so registering in
+    this process before the server starts needs no HTTP request.
+    """
+    localstripe_webhooks.register_webhook(WEBHOOK_ID, url, secret, None)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m embedded.localstripe_server", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
-        "--port", type=int, default=8420, help="TCP port to listen on at 127.0.0.1 (default 8420)"
+        "--host",
+        default=LOOPBACK,
+        help="address to listen on (default 127.0.0.1). 0.0.0.0 listens on every "
+        "interface, which only a container whose port is published on purpose needs.",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8420, help="TCP port to listen on (default 8420)"
+    )
+    parser.add_argument(
+        "--webhook-url",
+        type=webhook_url,
+        help="URL that receives every event, for example http://web:8000/stripe/webhook/ "
+        "(default: none until one is registered through /_config/webhooks/)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        help="signing secret of --webhook-url, the shop's STRIPE_WEBHOOK_SECRET",
     )
     args = parser.parse_args(argv)
+    if args.webhook_url and not args.webhook_secret:
+        parser.error("--webhook-url needs --webhook-secret, the shop's STRIPE_WEBHOOK_SECRET")
+    if args.webhook_secret and not args.webhook_url:
+        parser.error("--webhook-secret needs --webhook-url")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until SIGINT or SIGTERM."""
+    args = parse_args(argv)
 
     logging.basicConfig(
         level=logging.INFO,
@@ -202,10 +258,14 @@ def main(argv: list[str] | None = None) -> None:
         logger.error("%s", error)
         sys.exit(1)
 
-    logger.info("localstripe listening on http://%s:%s, objects kept in memory", LOOPBACK, args.port)
+    if args.webhook_url:
+        register_webhook(args.webhook_url, args.webhook_secret)
+        logger.info("Sending every event to the webhook %s", args.webhook_url)
+
+    logger.info("localstripe listening on http://%s:%s, objects kept in memory", args.host, args.port)
     web.run_app(
         app,
-        host=LOOPBACK,
+        host=args.host,
         port=args.port,
         access_log=logging.getLogger("aiohttp.access"),
         print=None,
