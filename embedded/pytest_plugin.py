@@ -7,6 +7,11 @@ their addresses into os.environ. It also gives this run its own Celery
 queue through CELERY_TASK_DEFAULT_QUEUE, so a test run never takes tasks
 from `make run` or from another run on the same Redis, and they never take
 this run's tasks. Logs go to var/log/test/.
+
+It also starts an OTLP/HTTP receiver (embedded.otlp_receiver) on
+127.0.0.1 and points the OTEL_EXPORTER_OTLP_* variables at it, so that the
+test process, which plays the web process, and every worker export their
+spans there instead of to a collector.
 """
 import contextlib
 import logging
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from embedded.otlp_receiver import OTLPReceiver
 from embedded.paths import var_dir
 from embedded.processes import (
     ManagedProcess,
@@ -39,7 +45,19 @@ TEST_QUEUE = f"fulfillment-test-{RUN_ID}"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 30.0
 
+# Batches leave the span processor this many milliseconds after a span ends,
+# instead of the SDK's 5000, so tests wait for spans a fraction of a second.
+OTEL_BSP_SCHEDULE_DELAY_MS = "100"
+# Variables that would send one signal somewhere other than the receiver,
+# because a signal-specific variable wins over OTEL_EXPORTER_OTLP_ENDPOINT.
+OTEL_SIGNAL_OVERRIDES = tuple(
+    f"OTEL_EXPORTER_OTLP_{signal}_{setting}"
+    for signal in ("TRACES", "METRICS", "LOGS")
+    for setting in ("ENDPOINT", "PROTOCOL")
+)
+
 _services_key = pytest.StashKey[EmbeddedServices]()
+_receiver_key = pytest.StashKey[OTLPReceiver]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -47,6 +65,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
     """Start the embedded services before pytest-django configures Django."""
     namespace = early_config.known_args_namespace
     if not (getattr(namespace, "help", False) or getattr(namespace, "version", False)):
+        _start_otlp_receiver(early_config)
         _start_services(early_config)
     return (yield)
 
@@ -54,6 +73,26 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
 def log_dir_for_tests() -> Path:
     """Return var/log/test/, which keeps test logs apart from those of `make run`."""
     return var_dir() / "log" / "test"
+
+
+def _start_otlp_receiver(config: pytest.Config) -> None:
+    """Start the OTLP receiver and point this process and its children at it."""
+    receiver = OTLPReceiver().start()
+    config.add_cleanup(receiver.stop)
+    config.stash[_receiver_key] = receiver
+    for name in OTEL_SIGNAL_OVERRIDES:
+        os.environ.pop(name, None)
+    # It would give the test process and every worker the same service.name,
+    # and the tests tell `shop-web` from `shop-worker` by that name.
+    os.environ.pop("OTEL_SERVICE_NAME", None)
+    os.environ.update(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_BSP_SCHEDULE_DELAY": OTEL_BSP_SCHEDULE_DELAY_MS,
+            "OTEL_TRACES_SAMPLER": "always_on",
+        }
+    )
 
 
 def _start_services(config: pytest.Config) -> None:
@@ -70,13 +109,46 @@ def _start_services(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Delete this run's queue on a shared Redis, then stop the embedded services."""
+    """Delete this run's queue on a shared Redis, then stop the embedded services and the OTLP receiver."""
     services = config.stash.get(_services_key, None)
-    if services is None:
+    if services is not None:
+        if services.redis is None:
+            _delete_test_queue()
+        services.stop()
+    receiver = config.stash.get(_receiver_key, None)
+    if receiver is not None:
+        receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver(pytestconfig: pytest.Config) -> OTLPReceiver:
+    """Return the OTLP receiver that this run's processes export their spans to."""
+    receiver = pytestconfig.stash.get(_receiver_key, None)
+    if receiver is None:
+        pytest.fail("The OTLP receiver was not started. Load embedded.pytest_plugin with -p, as pyproject.toml does.")
+    return receiver
+
+
+@pytest.fixture(scope="session", autouse=True)
+def telemetry_in_test_process() -> Iterator[None]:
+    """Trace this process as the web process `shop-web`, once config.telemetry exists.
+
+    The Django test client then runs requests through the Django
+    instrumentation's middleware, so each request has a SERVER span.
+    Spans still queued at the end of the session are exported before the
+    receiver stops.
+    """
+    try:
+        from config import telemetry
+    except ModuleNotFoundError as error:
+        if error.name != "config.telemetry":
+            raise
+        yield
         return
-    if services.redis is None:
-        _delete_test_queue()
-    services.stop()
+
+    telemetry.telemetry_setup(service_name="shop-web")
+    yield
+    telemetry.telemetry_flush()
 
 
 def _delete_test_queue() -> None:
@@ -153,9 +225,12 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
     from config.celery import app as celery_app
 
     hostname = f"{name}-{RUN_ID}@{socket.gethostname()}"
+    # In a test that uses pytest-django's `settings` fixture, settings is an
+    # override whose SETTINGS_MODULE is None, so the variable comes first.
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "DATABASE_URL": worker_database_url(connection.settings_dict),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         **(extra_env or {}),
