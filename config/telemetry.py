@@ -12,6 +12,7 @@ OTEL_SDK_DISABLED to turn everything off.
 """
 import logging
 import os
+import re
 import socket
 import threading
 import urllib.parse
@@ -21,7 +22,9 @@ from importlib import metadata
 from django.core.exceptions import ImproperlyConfigured
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from config.redaction import span_redacted
@@ -31,6 +34,11 @@ logger = logging.getLogger(__name__)
 SUPPORTED_PROTOCOLS = ("http/protobuf",)
 FLUSH_TIMEOUT_MILLIS = 5_000
 PROBE_TIMEOUT_SECONDS = 0.5
+# A span name made only of Redis command words, as the Redis instrumentation
+# names a command or a pipeline ("BRPOP", "LLEN LLEN LLEN").
+REDIS_COMMANDS = re.compile(r"[A-Z]+(?: [A-Z]+)*")
+# HTTP client spans are named after the method, which looks the same.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 _setup_lock = threading.Lock()
 _provider: TracerProvider | None = None
@@ -100,6 +108,29 @@ class QuietExporter(SpanExporter):
         return self._exporter.force_flush(timeout_millis)
 
 
+class BrokerPollingFilter(Sampler):
+    """Drop root spans of bare Redis commands, and defer everything else to the configured sampler.
+
+    A Celery worker polls Redis several times a second outside any task, and
+    each poll (`BRPOP`, `LLEN LLEN`, `PING`) would otherwise be a trace of its
+    own that buries the orders in Jaeger's search. Redis commands made inside
+    a request or a task have a parent and are kept.
+    """
+
+    def __init__(self, delegate: Sampler) -> None:
+        self.delegate = delegate
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        parent = trace.get_current_span(parent_context).get_span_context()
+        polling = REDIS_COMMANDS.fullmatch(name) and name not in HTTP_METHODS
+        if not parent.is_valid and kind is SpanKind.CLIENT and polling:
+            return SamplingResult(Decision.DROP)
+        return self.delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"BrokerPollingFilter{{{self.delegate.get_description()}}}"
+
+
 def _sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
@@ -128,15 +159,17 @@ def _resource(service_name: str) -> Resource:
         version = metadata.version("tracing-shop")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    return Resource.create(
-        {
-            # OTEL_SERVICE_NAME wins over the process's default name, as the
-            # specification asks; Resource.create would let ours win.
-            "service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name,
-            "service.version": version,
-            "deployment.environment": os.environ.get("DEPLOYMENT_ENVIRONMENT", "development"),
-        }
-    )
+    attributes = {
+        # OTEL_SERVICE_NAME wins over the process's default name, as the
+        # specification asks; Resource.create would let ours win.
+        "service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name,
+        "service.version": version,
+    }
+    # Likewise, deployment.environment in OTEL_RESOURCE_ATTRIBUTES wins over
+    # DEPLOYMENT_ENVIRONMENT and its default.
+    if "deployment.environment=" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        attributes["deployment.environment"] = os.environ.get("DEPLOYMENT_ENVIRONMENT", "development")
+    return Resource.create(attributes)
 
 
 def _instrument_libraries() -> None:
@@ -188,7 +221,10 @@ def telemetry_setup(*, service_name: str) -> TracerProvider | None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = _traces_endpoint()
-        provider = TracerProvider(resource=_resource(service_name))
+        provider = TracerProvider(
+            resource=_resource(service_name),
+            sampler=BrokerPollingFilter(sampling._get_from_env_or_default()),
+        )
         provider.add_span_processor(BatchSpanProcessor(QuietExporter(OTLPSpanExporter(), endpoint=endpoint)))
         trace.set_tracer_provider(provider)
         _instrument_libraries()

@@ -132,7 +132,7 @@ def run_setup_in_new_process(**environ) -> str:
         "first = telemetry_setup(service_name='shop-web')\n"
         "second = telemetry_setup(service_name='shop-web')\n"
         "print('same' if first is second else 'different')\n"
-        "print('none' if first is None else type(first.sampler).__name__)\n"
+        "print('none' if first is None else type(first.sampler.delegate).__name__)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **environ}
     completed = subprocess.run(
@@ -153,3 +153,57 @@ def test_sampler_comes_from_environment():
     output = run_setup_in_new_process(OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0.25")
 
     assert output.splitlines()[1] == "TraceIdRatioBased"
+
+
+def sampled_names(*, parent: bool) -> list[str]:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.trace import SpanKind
+
+    finished = []
+
+    class Capture:
+        def export(self, spans):
+            finished.extend(spans)
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+        def force_flush(self, timeout_millis=0):
+            return True
+
+    provider = TracerProvider(sampler=telemetry.BrokerPollingFilter(ALWAYS_ON))
+    provider.add_span_processor(SimpleSpanProcessor(Capture()))
+    tracer = provider.get_tracer("test")
+    names = ["BRPOP", "LLEN LLEN LLEN", "POST", "order.create"]
+    if parent:
+        with tracer.start_as_current_span("run/fulfillment.fulfill_order", kind=SpanKind.CONSUMER):
+            for name in names:
+                with tracer.start_as_current_span(name, kind=SpanKind.CLIENT):
+                    pass
+    else:
+        for name in names:
+            with tracer.start_as_current_span(name, kind=SpanKind.CLIENT):
+                pass
+    return [span.name for span in finished]
+
+
+def test_broker_polling_roots_are_dropped():
+    assert sampled_names(parent=False) == ["POST", "order.create"]
+
+
+def test_redis_commands_inside_a_task_are_kept():
+    assert sampled_names(parent=True) == [
+        "BRPOP",
+        "LLEN LLEN LLEN",
+        "POST",
+        "order.create",
+        "run/fulfillment.fulfill_order",
+    ]
+
+
+def test_resource_attributes_variable_sets_environment(monkeypatch):
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=canary")
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "staging")
+
+    assert telemetry._resource("shop-web").attributes["deployment.environment"] == "canary"
