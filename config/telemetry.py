@@ -16,10 +16,12 @@ import re
 import socket
 import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
@@ -268,3 +270,21 @@ def span_context_from_traceparent(traceparent: str) -> trace.SpanContext | None:
     except ValueError:
         return None
     return context if context.is_valid else None
+
+
+def on_commit_in_current_trace(callback: Callable[[], None]) -> None:
+    """Run `callback` after the current transaction commits, inside the span that is current now.
+
+    Celery's PRODUCER span, and so every attempt of the task, then belongs to
+    the caller's trace even when the commit happens after that span ended.
+    """
+    context = otel_context.get_current()
+
+    def run_in_context() -> None:
+        token = otel_context.attach(context)
+        try:
+            callback()
+        finally:
+            otel_context.detach(token)
+
+    transaction.on_commit(run_in_context)

@@ -3,8 +3,8 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
-from opentelemetry import context as otel_context
 
+from config.telemetry import on_commit_in_current_trace
 from fulfillment import delivery, stock
 from fulfillment.errors import InsufficientStock
 from fulfillment.faults import REPEAT_STOCK_UPDATE, fault_enabled
@@ -68,16 +68,7 @@ def email_enqueue(*, order_id: int, kind: str) -> None:
     """Send the email task once the current transaction commits, in the current trace."""
     from fulfillment.tasks import send_order_email
 
-    context = otel_context.get_current()
-
-    def send() -> None:
-        token = otel_context.attach(context)
-        try:
-            send_order_email.delay(order_id, kind)
-        finally:
-            otel_context.detach(token)
-
-    transaction.on_commit(send)
+    on_commit_in_current_trace(lambda: send_order_email.delay(order_id, kind))
 
 
 def email_mark_failed(*, order_id: int, kind: str, exc: BaseException) -> None:

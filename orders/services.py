@@ -5,12 +5,11 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
 
 from config import telemetry_names as names
-from config.telemetry import current_traceparent, span_context_from_traceparent, tracer
+from config.telemetry import current_traceparent, on_commit_in_current_trace, span_context_from_traceparent, tracer
 from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order, OrderLine
@@ -234,22 +233,13 @@ def fulfillment_enqueue(*, order_id: int) -> None:
     runs in the span that enqueued it, so the task's PRODUCER span and every
     attempt belong to the caller's trace.
     """
-    context = otel_context.get_current()
     # The stock each product had when the order was paid travels with the
     # task; only the repeat_stock_update workshop fault reads it.
     stock_seen = {
         str(product_id): stock
         for product_id, stock in OrderLine.objects.filter(order_id=order_id).values_list("product_id", "product__stock")
     }
-
-    def send() -> None:
-        token = otel_context.attach(context)
-        try:
-            fulfill_order.delay(order_id, stock_seen)
-        finally:
-            otel_context.detach(token)
-
-    transaction.on_commit(send)
+    on_commit_in_current_trace(lambda: fulfill_order.delay(order_id, stock_seen))
 
 
 def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) -> Order | None:
