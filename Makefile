@@ -33,6 +33,9 @@ $(VENV)/bin/python:
 		echo "$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'), but the shop needs 3.11 or newer. Run make PYTHON=/path/to/python3.11." >&2; \
 		exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	# The pip that ships with an older Python resolves this project's
+	# dependencies far more slowly than a current one.
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 
 # Removes runtime data (databases, logs, the admin password) and forces a
 # reinstall on the next run; the source and .venv itself stay.
