@@ -37,11 +37,17 @@ def stock_reserve_line(*, line: OrderLine) -> bool:
         span.set_attribute(names.STOCK_ROWS_UPDATED, rows_updated)
         if rows_updated == 0:
             available = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first() or 0
-            # Running out is an outcome of the order, not a fault of the shop.
+            # Running out is an outcome of the order, not a fault of the shop,
+            # so it is an event and the exception is raised after the span
+            # ends, which keeps the span from being marked as an error.
             span.add_event(names.EVENT_STOCK_INSUFFICIENT, {names.STOCK_AVAILABLE: available})
-            raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available, name=line.name)
+        else:
+            StockReservation.objects.create(
+                order_id=line.order_id, product_id=line.product_id, quantity=line.quantity
+            )
 
-        StockReservation.objects.create(order_id=line.order_id, product_id=line.product_id, quantity=line.quantity)
+    if rows_updated == 0:
+        raise InsufficientStock(sku=line.sku, requested=line.quantity, available=available, name=line.name)
     logger.info("Reserved %s of %s for order %s", line.quantity, line.sku, line.order_id)
     return True
 

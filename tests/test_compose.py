@@ -598,3 +598,11 @@ def test_localstripe_server_requires_webhook_secret():
 
     assert result.returncode == 2
     assert "--webhook-url needs --webhook-secret" in result.stderr
+
+
+def test_web_applies_workshop_faults_from_environment(compose):
+    web = compose["services"]["web"]
+
+    assert "manage.py faults --from-env" in web["command"]
+    for name in ("SHOP_SCENARIO", "SHOP_FAULTS"):
+        assert name in web["environment"]
