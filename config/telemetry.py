@@ -84,7 +84,7 @@ class QuietExporter(SpanExporter):
             result = SpanExportResult.FAILURE
             reason = type(exc).__name__
         else:
-            reason = "the collector did not accept them"
+            reason = "the export request failed"
         return self._record(result, reason)
 
     def _record(self, result: SpanExportResult, reason: str) -> SpanExportResult:

@@ -82,7 +82,8 @@ def faults_from_environment(environ: Mapping[str, str]) -> list[str] | None:
     """Return the faults that SHOP_SCENARIO and SHOP_FAULTS ask for, or None when neither is set.
 
     SHOP_SCENARIO=workshop turns on all four; SHOP_SCENARIO=fixed turns all
-    off. SHOP_FAULTS names faults to turn on, comma-separated, in addition.
+    off. SHOP_FAULTS names, comma-separated, the faults to turn on; the
+    caller turns the others off.
     """
     scenario = environ.get("SHOP_SCENARIO", "").strip().lower()
     names = environ.get("SHOP_FAULTS", "")

@@ -75,8 +75,9 @@ def stock_update_against_seen(*, order: Order, stock_seen: dict[str, int]) -> No
     """Take stock the workshop's way: conditional on the stock read at checkout, with no reservation record.
 
     Used only while the `repeat_stock_update` fault is on. The first attempt
-    succeeds; a retry of the same order finds the stock already changed and
-    raises ConditionalUpdateFailed, which is the fault the workshop's trace showed.
+    succeeds; a retry of the same order runs the update again, finds the stock
+    already changed and raises ConditionalUpdateFailed, which is the fault the
+    workshop's trace showed.
     """
     lines = list(order.lines.order_by("product_id"))
     with transaction.atomic():
@@ -99,4 +100,10 @@ def stock_update_against_seen(*, order: Order, stock_seen: dict[str, int]) -> No
                     if actual is not None:
                         span.set_attribute(names.STOCK_AVAILABLE, actual)
                     raise ConditionalUpdateFailed(sku=line.sku, expected=expected, actual=actual)
+                # The fault is that the update above runs without checking for a
+                # reservation first. The row is still written, so that a later
+                # run of the fixed code knows this stock was taken.
+                StockReservation.objects.get_or_create(
+                    order_id=line.order_id, product_id=line.product_id, defaults={"quantity": line.quantity}
+                )
             logger.info("Updated stock of %s for order %s, conditional on %s", line.sku, line.order_id, expected)

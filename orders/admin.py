@@ -55,7 +55,8 @@ class TaskAttemptInline(admin.TabularInline):
     model = TaskAttempt
     extra = 0
     can_delete = False
-    fields = ["started_at", "task_name", "attempt", "outcome", "exception_type", "exception_message", "duration_ms", "trace"]
+    # The message is on each attempt's own page; here it would widen the table past the form.
+    fields = ["started_at", "task_name", "attempt", "outcome", "exception_type", "duration_ms", "trace"]
     readonly_fields = fields
     ordering = ["started_at"]
 

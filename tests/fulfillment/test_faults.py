@@ -177,7 +177,8 @@ class TestFaultsInWorker:
         assert "MessageRejected" in first.exception_message
         product.refresh_from_db()
         assert product.stock == 8
-        assert not StockReservation.objects.filter(order=order).exists()
+        # Recorded, so that fixed code run later does not take the stock again.
+        assert StockReservation.objects.filter(order=order).count() == 1
 
     def test_fixed_shop_after_faults_switched_off(self, client, product):
         faults_set(enabled=list(FAULTS))
@@ -274,3 +275,26 @@ class TestFaultsInWorker:
         assert order.status == Order.Status.FULFILLED
         product.refresh_from_db()
         assert product.stock == 8
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fulfillment_worker")
+def test_rerun_after_repeat_stock_update_takes_stock_once(client, admin_client, product):
+    faults_set(enabled=list(FAULTS))
+    order = place_order(client, product)
+    wait_for(
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLMENT_FAILED,
+        timeout=60,
+        message="the workshop order to fail",
+    )
+    faults_set(disabled=list(FAULTS))
+
+    admin_client.post("/admin/orders/order/", {"action": "rerun_fulfillment", "_selected_action": [order.pk]})
+
+    wait_for(
+        lambda: EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.SENT).exists(),
+        message="the email after the re-run",
+    )
+    product.refresh_from_db()
+    assert product.stock == 8
+    assert StockReservation.objects.filter(order=order).count() == 1
