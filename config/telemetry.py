@@ -55,8 +55,8 @@ class QuietExporter(SpanExporter):
     The first failed export logs a warning. Later failures are silent until
     an export succeeds again, which is logged too. Until the collector has
     accepted a batch, each export first checks that its port accepts a TCP
-    connection, because the OTLP exporter would otherwise retry a refused
-    connection for up to its timeout and stall every flush, including the
+    connection. Without that check, the OTLP exporter retries a refused
+    connection for up to its timeout, which stalls every flush, including the
     one at worker shutdown.
     """
 
@@ -163,7 +163,7 @@ def _resource(service_name: str) -> Resource:
         version = "unknown"
     attributes = {
         # OTEL_SERVICE_NAME wins over the process's default name, as the
-        # specification asks; Resource.create would let ours win.
+        # specification requires, but Resource.create would let ours win.
         "service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name,
         "service.version": version,
     }

@@ -99,7 +99,7 @@ def faults_from_environment(environ: Mapping[str, str]) -> list[str] | None:
 
 
 def faults_apply_environment(environ: Mapping[str, str]) -> frozenset[str] | None:
-    """Set the flags as the environment asks; return the faults now on, or None if the environment is silent."""
+    """Set the flags that the environment names. Return the faults now on, or None if neither variable is set."""
     wanted = faults_from_environment(environ)
     if wanted is None:
         return None

@@ -102,7 +102,7 @@ def stock_update_against_seen(*, order: Order, stock_seen: dict[str, int]) -> No
                     raise ConditionalUpdateFailed(sku=line.sku, expected=expected, actual=actual)
                 # The fault is that the update above runs without checking for a
                 # reservation first. The row is still written, so that a later
-                # run of the fixed code knows this stock was taken.
+                # run of the fixed code finds the reservation and takes no more stock.
                 StockReservation.objects.get_or_create(
                     order_id=line.order_id, product_id=line.product_id, defaults={"quantity": line.quantity}
                 )

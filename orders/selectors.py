@@ -36,7 +36,7 @@ EMAIL_MESSAGES = {
     ),
 }
 
-# What the workshop's customer saw: success as soon as the payment passed.
+# The workshop's success message, shown as soon as the payment passed.
 WORKSHOP_CONFIRMATION = {
     "status": Order.Status.FULFILLED,
     "status_label": "Confirmed",
@@ -57,7 +57,7 @@ def order_get_by_checkout_token(*, checkout_token: str) -> Order | None:
 
 
 def _customer_email(order: Order) -> EmailDelivery | None:
-    """Return the email that tells the customer how the order ended, if fulfillment got that far."""
+    """Return the email about how the order ended, if fulfillment got that far."""
     kind = EmailDelivery.Kind.OUT_OF_STOCK if order.status == Order.Status.OUT_OF_STOCK else EmailDelivery.Kind.ORDER_CONFIRMATION
     return EmailDelivery.objects.filter(order=order, kind=kind).first()
 

@@ -125,8 +125,8 @@ FULFILLMENT_MAX_ATTEMPTS = env_int("FULFILLMENT_MAX_ATTEMPTS", 3, minimum=1)
 FULFILLMENT_RETRY_BACKOFF = env_float("FULFILLMENT_RETRY_BACKOFF", 2.0, minimum=0.0)
 FULFILLMENT_RETRY_BACKOFF_MAX = env_float("FULFILLMENT_RETRY_BACKOFF_MAX", 60.0, minimum=0.0)
 
-# The email task has its own retry policy, so a slow ESP never holds stock
-# work back. Attempts include the first send.
+# The email task has its own retry policy, so a slow ESP never delays the
+# stock step. Attempts include the first send.
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5, minimum=1)
 
 # Stripe. STRIPE_API_BASE points the stripe library at localstripe when the
