@@ -1,12 +1,18 @@
+import contextlib
 import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 from django.conf import settings
 from django.test import Client
+
+from embedded.ports import find_free_port
+from embedded.pytest_plugin import FulfillmentWorker, worker_running
+from orders import payments
 
 from shop.models import Product
 
@@ -31,6 +37,44 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"Timed out after {timeout} s waiting for: {message or condition}")
         time.sleep(interval)
+
+
+# Attempts of the email task in a worker whose email endpoint is down.
+EMAIL_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def worker_without_email_running(name: str) -> Iterator[FulfillmentWorker]:
+    """Run a worker on its own queue whose SES endpoint is a closed loopback port, so every send fails to connect."""
+    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-{name}"
+    extra_env = {
+        "AWS_SES_ENDPOINT_URL": f"http://127.0.0.1:{find_free_port()}",
+        # Otherwise botocore retries the connection itself before the task gets the error.
+        "AWS_MAX_ATTEMPTS": "1",
+        "EMAIL_MAX_ATTEMPTS": str(EMAIL_ATTEMPTS),
+        # The email task, which the worker enqueues itself, goes to this queue too.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
+    with worker_running(name=name, queue=queue, extra_env=extra_env) as worker:
+        yield worker
+
+
+def three_d_secure_payment_method() -> str:
+    """Create a PaymentMethod for Stripe's test card that always requires 3-D Secure."""
+    method = payments.stripe_client().v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "4000002500003155", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    )
+    return method.id
+
+
+def three_d_secure_authenticate(*, payment_intent_id: str, client_secret: str, success: bool) -> None:
+    """Complete or fail the bank's step, as localstripe's Stripe.js does with the publishable key."""
+    requests.post(
+        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{payment_intent_id}/_authenticate",
+        params={"success": "true" if success else "false"},
+        json={"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret},
+        timeout=10,
+    ).raise_for_status()
 
 
 def stripe_signature(payload: bytes, *, secret: str | None = None, timestamp: int | None = None) -> str:

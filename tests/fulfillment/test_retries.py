@@ -1,35 +1,19 @@
-"""Retries in a real worker whose email endpoint does not answer."""
+"""Retries in a real worker whose email endpoint refuses connections."""
 import re
 
 import pytest
-from django.conf import settings
 
-from embedded.ports import find_free_port
-from embedded.pytest_plugin import worker_running
 from fulfillment.models import EmailDelivery, StockReservation, TaskAttempt
 from fulfillment.tasks import fulfill_order
 from orders.models import Order
-from tests.conftest import wait_for
+from tests.conftest import EMAIL_ATTEMPTS, wait_for, worker_without_email_running
 from tests.fulfillment.test_services import paid_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EMAIL_ATTEMPTS = 3
-
-
 @pytest.fixture(scope="module")
 def worker_without_email(django_db_setup, django_db_blocker):
-    """A worker whose SES endpoint is a closed loopback port, so every send fails to connect."""
-    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-no-email"
-    extra_env = {
-        "AWS_SES_ENDPOINT_URL": f"http://127.0.0.1:{find_free_port()}",
-        # botocore would otherwise retry the connection itself before the task sees the error.
-        "AWS_MAX_ATTEMPTS": "1",
-        "EMAIL_MAX_ATTEMPTS": str(EMAIL_ATTEMPTS),
-        # Tasks the worker enqueues itself (the email task) go to its own queue too.
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-    }
-    with django_db_blocker.unblock(), worker_running(name="worker-no-email", queue=queue, extra_env=extra_env) as worker:
+    with django_db_blocker.unblock(), worker_without_email_running("worker-no-email") as worker:
         yield worker
 
 

@@ -1,13 +1,18 @@
 """Checkout through Stripe (localstripe or the real test API) and a real Celery worker."""
 import boto3
 import pytest
-import requests
 from django.conf import settings
 
 from fulfillment.models import EmailDelivery, StockReservation
 from orders import payments
 from orders.models import Order
-from tests.conftest import CUSTOMER, checkout_data, wait_for
+from tests.conftest import (
+    CUSTOMER,
+    checkout_data,
+    three_d_secure_authenticate,
+    three_d_secure_payment_method,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fulfillment_worker")]
 
@@ -103,14 +108,6 @@ def test_unknown_payment_method_is_declined(shopper):
     assert Order.objects.get().status == Order.Status.PAYMENT_FAILED
 
 
-def three_d_secure_payment_method() -> str:
-    # Stripe's test card that always requires 3-D Secure.
-    method = payments.stripe_client().v1.payment_methods.create(
-        params={"type": "card", "card": {"number": "4000002500003155", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
-    )
-    return method.id
-
-
 def test_three_d_secure_without_javascript_is_refused(shopper, product):
     response = shopper.post("/checkout/", checkout_data(payment_method=three_d_secure_payment_method()))
 
@@ -134,14 +131,7 @@ def test_three_d_secure_completed_with_stripe_js(shopper, product):
     client_secret = response.context["client_secret"]
     assert client_secret.startswith(order.payment_intent_id)
 
-    # What localstripe's Stripe.js does when the customer completes the
-    # bank's step: authenticate with the publishable key and client secret.
-    requests.post(
-        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{order.payment_intent_id}/_authenticate",
-        params={"success": "true"},
-        json={"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret},
-        timeout=10,
-    ).raise_for_status()
+    three_d_secure_authenticate(payment_intent_id=order.payment_intent_id, client_secret=client_secret, success=True)
 
     complete = shopper.get(f"/orders/{order.confirmation_id}/payment/complete/")
 
@@ -157,13 +147,9 @@ def test_three_d_secure_failed_authentication(shopper, product):
         "/checkout/", checkout_data(payment_method=three_d_secure_payment_method(), stripe_js="1")
     )
     order = Order.objects.get()
-    # What localstripe's Stripe.js does when the customer fails the bank's step.
-    requests.post(
-        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{order.payment_intent_id}/_authenticate",
-        params={"success": "false"},
-        json={"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": response.context["client_secret"]},
-        timeout=10,
-    ).raise_for_status()
+    three_d_secure_authenticate(
+        payment_intent_id=order.payment_intent_id, client_secret=response.context["client_secret"], success=False
+    )
 
     complete = shopper.get(f"/orders/{order.confirmation_id}/payment/complete/", follow=True)
 

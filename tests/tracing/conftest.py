@@ -11,17 +11,15 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import pytest
-from django.conf import settings
 
 from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
-from embedded.ports import find_free_port
-from embedded.pytest_plugin import FulfillmentWorker, worker_running
+from embedded.pytest_plugin import FulfillmentWorker
+from tests.conftest import worker_without_email_running
 
 WEB_SERVICE = "shop-web"
 WORKER_SERVICE = "shop-worker"
 FULFILL_TASK = "fulfillment.fulfill_order"
 EMAIL_TASK = "fulfillment.send_order_email"
-EMAIL_ATTEMPTS = 3
 CHECKOUT_SERVER_SPAN = "POST checkout/"
 SPAN_WAIT_TIMEOUT = 30.0
 RETRY_WAIT_TIMEOUT = 60.0
@@ -80,17 +78,7 @@ def receiver(otlp_receiver: OTLPReceiver, telemetry: ModuleType) -> OTLPReceiver
 
 @pytest.fixture(scope="package")
 def worker_without_email(django_db_setup, django_db_blocker) -> Iterator[FulfillmentWorker]:
-    """Run a worker whose SES endpoint is a closed loopback port, so every send fails to connect."""
-    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-tracing-no-email"
-    extra_env = {
-        "AWS_SES_ENDPOINT_URL": f"http://127.0.0.1:{find_free_port()}",
-        # botocore would otherwise retry the connection itself before the task gets the error.
-        "AWS_MAX_ATTEMPTS": "1",
-        "EMAIL_MAX_ATTEMPTS": str(EMAIL_ATTEMPTS),
-        # The email task, which the worker enqueues itself, goes to this queue too.
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-    }
-    with django_db_blocker.unblock(), worker_running(name="worker-tracing-no-email", queue=queue, extra_env=extra_env) as worker:
+    with django_db_blocker.unblock(), worker_without_email_running("worker-tracing-no-email") as worker:
         yield worker
 
 

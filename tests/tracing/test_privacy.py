@@ -12,7 +12,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import requests
 from django.conf import settings
 
 from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
@@ -21,10 +20,17 @@ from fulfillment.models import EmailDelivery
 from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order
-from tests.conftest import CUSTOMER, checkout_data, wait_for
+from tests.conftest import (
+    CUSTOMER,
+    EMAIL_ATTEMPTS,
+    checkout_data,
+    three_d_secure_authenticate,
+    three_d_secure_payment_method,
+    wait_for,
+)
 from tests.fulfillment.test_services import paid_order
-from tests.orders.test_checkout_flow import order_in_status, three_d_secure_payment_method
-from tests.tracing.conftest import EMAIL_ATTEMPTS, EMAIL_TASK, FULFILL_TASK, RETRY_WAIT_TIMEOUT, wait_for_consumers
+from tests.orders.test_checkout_flow import order_in_status
+from tests.tracing.conftest import EMAIL_TASK, FULFILL_TASK, RETRY_WAIT_TIMEOUT, wait_for_consumers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -174,13 +180,7 @@ def test_three_d_secure_checkout_leaks_nothing(
     assert response.status_code == 200
     order = Order.objects.get()
     client_secret = response.context["client_secret"]
-    # What localstripe's Stripe.js does when the customer completes the bank's step.
-    requests.post(
-        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{order.payment_intent_id}/_authenticate",
-        params={"success": "true"},
-        json={"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret},
-        timeout=10,
-    ).raise_for_status()
+    three_d_secure_authenticate(payment_intent_id=order.payment_intent_id, client_secret=client_secret, success=True)
 
     complete = shopper.get(f"/orders/{order.confirmation_id}/payment/complete/")
 

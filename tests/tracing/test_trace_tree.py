@@ -10,12 +10,11 @@ from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
 from fulfillment.models import EmailDelivery
 from fulfillment.tasks import fulfill_order
 from orders.models import Order
-from tests.conftest import checkout_data, wait_for
+from tests.conftest import EMAIL_ATTEMPTS, checkout_data, wait_for
 from tests.fulfillment.test_services import paid_order
 from tests.orders.test_checkout_flow import order_in_status
 from tests.tracing.conftest import (
     CHECKOUT_SERVER_SPAN,
-    EMAIL_ATTEMPTS,
     EMAIL_TASK,
     FULFILL_TASK,
     RETRY_WAIT_TIMEOUT,
