@@ -41,7 +41,7 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="HTML body")
     def html_preview(self, delivery: EmailDelivery) -> str:
-        # A sandboxed frame shows the email as the customer sees it, with
+        # A sandboxed frame renders the email as the customer's mail client would, with
         # scripts and links disabled.
         return format_html(
             '<iframe sandbox srcdoc="{}" style="width: 100%; min-height: 480px; border: 1px solid #ccc;"></iframe>',

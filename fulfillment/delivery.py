@@ -46,8 +46,8 @@ def delivery_send(*, order: Order, kind: str) -> EmailDelivery:
     try:
         sent = emails.email_send(email=rendered, order_id=order.pk)
     except Exception as exc:
-        # FAILED until the task decides: email_mark_retrying() turns it into
-        # RETRYING when a retry is scheduled.
+        # FAILED until the task decides. When it schedules a retry,
+        # email_mark_failed(retrying=True) changes this to RETRYING.
         delivery_record_failure(delivery_id=delivery.pk, exc=exc, status=EmailDelivery.Status.FAILED)
         raise
 

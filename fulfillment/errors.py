@@ -79,10 +79,17 @@ class ConditionalUpdateFailed(Exception):
     """
 
     def __init__(self, sku: str, expected: int | None, actual: int | None) -> None:
-        super().__init__(
-            f"The conditional stock update for {sku} failed: it expected {expected} in stock, "
-            f"as read at checkout, but found {actual}. The update was not applied."
-        )
+        if expected is None:
+            message = (
+                f"The conditional stock update for {sku} failed: the task message carries no stock level "
+                "read at checkout to compare against. The update was not applied."
+            )
+        else:
+            message = (
+                f"The conditional stock update for {sku} failed: it expected {expected} in stock, "
+                f"as read at checkout, but found {actual}. The update was not applied."
+            )
+        super().__init__(message)
         self.sku = sku
         self.expected = expected
         self.actual = actual

@@ -71,18 +71,17 @@ def email_enqueue(*, order_id: int, kind: str) -> None:
     on_commit_in_current_trace(lambda: send_order_email.delay(order_id, kind))
 
 
-def email_mark_failed(*, order_id: int, kind: str, exc: BaseException) -> None:
-    """Record that the ESP rejected the email for good. Staff can resend it from the admin."""
+def email_mark_failed(*, order_id: int, kind: str, exc: BaseException, retrying: bool) -> None:
+    """Record a failed send on the delivery row: RETRYING when the task retries, otherwise FAILED.
+
+    A FAILED email is not retried; staff can resend it from the admin.
+    """
+    status = EmailDelivery.Status.RETRYING if retrying else EmailDelivery.Status.FAILED
     delivery_row = EmailDelivery.objects.filter(order_id=order_id, kind=kind).first()
     if delivery_row is not None and delivery_row.status != EmailDelivery.Status.SENT:
-        delivery.delivery_record_failure(delivery_id=delivery_row.pk, exc=exc, status=EmailDelivery.Status.FAILED)
-    logger.error("The %s email for order %s was not sent: %s", kind, order_id, type(exc).__name__)
-
-
-def email_mark_retrying(*, order_id: int, kind: str, exc: BaseException) -> None:
-    delivery_row = EmailDelivery.objects.filter(order_id=order_id, kind=kind).first()
-    if delivery_row is not None and delivery_row.status != EmailDelivery.Status.SENT:
-        delivery.delivery_record_failure(delivery_id=delivery_row.pk, exc=exc, status=EmailDelivery.Status.RETRYING)
+        delivery.delivery_record_failure(delivery_id=delivery_row.pk, exc=exc, status=status)
+    if not retrying:
+        logger.error("The %s email for order %s was not sent: %s", kind, order_id, type(exc).__name__)
 
 
 def email_resend(*, delivery_row: EmailDelivery) -> bool:
@@ -126,8 +125,8 @@ def order_refund(*, order: Order) -> Order:
     """Refund an out-of-stock order in full, then send the out-of-stock email.
 
     A Stripe failure raises PaymentServiceError, a transient error, so the
-    task retries; the retry finds the order out of stock without a refund
-    and comes back here. Stripe's idempotency key keeps the retry from
+    task retries. The retry finds the order out of stock without a refund
+    and calls this function again. Stripe's idempotency key keeps the retry from
     refunding twice.
     """
     if order.payment_intent_id and not order.refund_id:

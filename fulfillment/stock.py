@@ -75,9 +75,9 @@ def stock_update_against_seen(*, order: Order, stock_seen: dict[str, int]) -> No
     """Take stock the workshop's way: conditional on the stock read at checkout, with no reservation record.
 
     Used only while the `repeat_stock_update` fault is on. The first attempt
-    succeeds; a retry of the same order runs the update again, finds the stock
-    already changed and raises ConditionalUpdateFailed, which is the fault the
-    workshop's trace showed.
+    succeeds. A retry of the same order runs the update again and finds the
+    stock already changed, so it raises ConditionalUpdateFailed: the fault that
+    the workshop's trace showed.
     """
     lines = list(order.lines.order_by("product_id"))
     with transaction.atomic():

@@ -64,8 +64,9 @@ def fulfill_order(self, order_id: int, stock_seen: dict[str, int] | None = None)
     try:
         services.order_fulfill(order_id=order_id, stock_seen=stock_seen, send_email_inline=whole_task)
     except Exception as exc:
-        retryable = whole_task or is_transient(exc)
-        span.set_attribute(names.FULFILLMENT_TRANSIENT, is_transient(exc))
+        transient = is_transient(exc)
+        span.set_attribute(names.FULFILLMENT_TRANSIENT, transient)
+        retryable = whole_task or transient
         if not retryable or attempt >= max_attempts:
             logger.exception(
                 "Fulfillment of order %s failed on attempt %s of %s, for good (task %s)",
@@ -108,13 +109,13 @@ def send_order_email(self, order_id: int, kind: str) -> None:
                 kind, order_id, attempt, max_attempts, self.request.id,
             )
             attempts.attempt_finish(record, outcome=TaskAttempt.Outcome.FAILED, exc=exc)
-            services.email_mark_failed(order_id=order_id, kind=kind, exc=exc)
+            services.email_mark_failed(order_id=order_id, kind=kind, exc=exc, retrying=False)
             raise
 
         countdown = retry_countdown(self.request.retries)
         _span_mark_retry(span, exc, attempt=attempt, countdown=countdown)
         attempts.attempt_finish(record, outcome=TaskAttempt.Outcome.RETRYING, exc=exc, retry_countdown=countdown)
-        services.email_mark_retrying(order_id=order_id, kind=kind, exc=exc)
+        services.email_mark_failed(order_id=order_id, kind=kind, exc=exc, retrying=True)
         logger.warning(
             "The %s email for order %s failed on attempt %s with %s; retrying in %.1f s (task %s)",
             kind, order_id, attempt, type(exc).__name__, countdown, self.request.id,

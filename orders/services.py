@@ -14,6 +14,7 @@ from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order, OrderLine
 from orders.selectors import order_get_by_checkout_token
+from shop.models import Product
 from orders.payments import PaymentOutcome, PaymentResult
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class DuplicateCheckout(Exception):
 
 @dataclass(frozen=True)
 class CheckoutLine:
-    product: "shop.models.Product"  # noqa: F821
+    product: Product
     quantity: int
 
 
@@ -104,8 +105,8 @@ def _order_create(*, lines: Sequence[CheckoutLine], customer: dict, checkout_tok
 def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate: bool) -> PaymentResult:
     """Charge the order's total and move the order to paid or payment failed.
 
-    A card that needs 3-D Secure is left to Stripe.js when the browser runs it;
-    otherwise the payment is cancelled, so no order waits for an authentication step that cannot happen.
+    A card that needs 3-D Secure is left to Stripe.js when the browser runs it.
+    Otherwise the payment is cancelled, so no order waits for an authentication step that cannot happen.
     """
     with tracer().start_as_current_span(names.SPAN_PAYMENT_CONFIRM) as span:
         span.set_attribute(names.ORDER_ID, order.pk)

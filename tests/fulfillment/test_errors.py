@@ -81,3 +81,10 @@ def test_error_keeps_type_through_celery(exc):
     assert type(copy) is type(exc)
     assert str(copy) == str(exc)
     assert copy.sku == "MUG-001"
+
+
+def test_conditional_update_without_checkout_level():
+    exc = ConditionalUpdateFailed(sku="MUG-001", expected=None, actual=None)
+
+    assert "carries no stock level read at checkout" in str(exc)
+    assert "None" not in str(exc)

@@ -158,7 +158,7 @@ class TestFaultsInWorker:
         order = place_order(client, product)
         page = client.get(f"/orders/{order.confirmation_id}/")
 
-        # Fault 1: the customer is told the order is confirmed at once.
+        # Fault 1: the page reports the order as confirmed at once.
         assert "Thank you! Your order is confirmed." in page.content.decode()
         wait_for(
             lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLMENT_FAILED,

@@ -99,7 +99,7 @@ def test_stripe_webhook_fulfills_when_browser_never_returns(live_server, product
     ).raise_for_status()
     order = awaiting_order(product, quantity=2)
 
-    # The browser pays and then disappears: the shop never sees the result.
+    # The browser pays and then disappears, so the shop gets no result from it.
     result = payments.payment_intent_confirm(
         amount=order.total,
         currency=order.currency,

@@ -33,7 +33,7 @@ def test_declined_card_is_not_a_server_error(shopper, receiver, telemetry, names
     assert [event.name for event in payment.events] == [names.EVENT_PAYMENT_DECLINED]
 
 
-def test_out_of_stock_is_an_event_not_an_error(product, receiver, telemetry, names, fulfillment_worker):
+def test_out_of_stock_span_not_error(product, receiver, telemetry, names, fulfillment_worker):
     order = services.order_create(lines=[services.CheckoutLine(product=product, quantity=2)], customer=CUSTOMER)
     result = payments.payment_intent_confirm(
         amount=order.total,
