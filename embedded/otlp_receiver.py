@@ -27,8 +27,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from traces.spans import SpanRecord, spans_from_resource_spans
 
 logger = logging.getLogger(__name__)
 
@@ -45,50 +45,6 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class ReceivedEvent:
-    """A span event as the receiver decoded it."""
-
-    name: str
-    attributes: dict[str, Any]
-    time_ns: int
-
-
-@dataclass(frozen=True)
-class ReceivedLink:
-    """A span link as the receiver decoded it, with hex ids."""
-
-    trace_id: str
-    span_id: str
-    attributes: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ReceivedSpan:
-    """One span from an export request, flattened with its resource and scope.
-
-    Ids are lowercase hex. `parent_span_id` is "" for a root span. `kind` is
-    SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL or UNSPECIFIED, and
-    `status_code` is UNSET, OK or ERROR.
-    """
-
-    service_name: str
-    resource: dict[str, Any]
-    scope: str
-    trace_id: str
-    span_id: str
-    parent_span_id: str
-    name: str
-    kind: str
-    status_code: str
-    status_message: str
-    attributes: dict[str, Any]
-    events: tuple[ReceivedEvent, ...]
-    links: tuple[ReceivedLink, ...]
-    start_ns: int
-    end_ns: int
-
-
-@dataclass(frozen=True)
 class ReceivedRequest:
     """A record of one HTTP request that the receiver handled, without its body."""
 
@@ -102,74 +58,6 @@ class ReceivedRequest:
     # service.name of every resource in the request, for example to tell the
     # web process's exports from a worker's.
     service_names: tuple[str, ...] = ()
-
-
-def any_value_to_python(value: AnyValue) -> Any:
-    """Convert an OTLP AnyValue to the matching Python value, recursively."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value_to_python(item) for item in value.array_value.values]
-    if kind == "kvlist_value":
-        return attributes_to_dict(value.kvlist_value.values)
-    return getattr(value, kind)
-
-
-def attributes_to_dict(attributes: list[KeyValue]) -> dict[str, Any]:
-    return {attribute.key: any_value_to_python(attribute.value) for attribute in attributes}
-
-
-def _kind_name(kind: int) -> str:
-    return Span.SpanKind.Name(kind).removeprefix("SPAN_KIND_")
-
-
-def _status_name(code: int) -> str:
-    return Status.StatusCode.Name(code).removeprefix("STATUS_CODE_")
-
-
-def spans_from_request(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
-    """Flatten the resource, scope and span levels of an export request into a list."""
-    received = []
-    for resource_spans in request.resource_spans:
-        resource = attributes_to_dict(resource_spans.resource.attributes)
-        service_name = str(resource.get("service.name", ""))
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                received.append(
-                    ReceivedSpan(
-                        service_name=service_name,
-                        resource=resource,
-                        scope=scope_spans.scope.name,
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        kind=_kind_name(span.kind),
-                        status_code=_status_name(span.status.code),
-                        status_message=span.status.message,
-                        attributes=attributes_to_dict(span.attributes),
-                        events=tuple(
-                            ReceivedEvent(
-                                name=event.name,
-                                attributes=attributes_to_dict(event.attributes),
-                                time_ns=event.time_unix_nano,
-                            )
-                            for event in span.events
-                        ),
-                        links=tuple(
-                            ReceivedLink(
-                                trace_id=link.trace_id.hex(),
-                                span_id=link.span_id.hex(),
-                                attributes=attributes_to_dict(link.attributes),
-                            )
-                            for link in span.links
-                        ),
-                        start_ns=span.start_time_unix_nano,
-                        end_ns=span.end_time_unix_nano,
-                    )
-                )
-    return received
 
 
 class RequestRejected(Exception):
@@ -280,13 +168,13 @@ class _OTLPRequestHandler(http.server.BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _store_traces(self, payload: bytes) -> list[ReceivedSpan]:
+    def _store_traces(self, payload: bytes) -> list[SpanRecord]:
         request = ExportTraceServiceRequest()
         try:
             request.ParseFromString(payload)
         except DecodeError as error:
             raise RequestRejected(400, f"The body is not an ExportTraceServiceRequest: {error}") from error
-        spans = spans_from_request(request)
+        spans = spans_from_resource_spans(request.resource_spans)
         self.server.receiver._store_spans(spans)
         return spans
 
@@ -327,7 +215,7 @@ class OTLPReceiver:
         self._server: _OTLPHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._changed = threading.Condition()
-        self._spans: list[ReceivedSpan] = []
+        self._spans: list[SpanRecord] = []
         self._requests: list[ReceivedRequest] = []
 
     def start(self) -> "OTLPReceiver":
@@ -370,7 +258,7 @@ class OTLPReceiver:
         """The base URL for OTEL_EXPORTER_OTLP_ENDPOINT, without a signal path."""
         return f"http://{LOOPBACK}:{self.port}"
 
-    def spans(self) -> list[ReceivedSpan]:
+    def spans(self) -> list[SpanRecord]:
         """Return a copy of every span received since the start or the last clear()."""
         with self._changed:
             return list(self._spans)
@@ -386,7 +274,7 @@ class OTLPReceiver:
             self._spans.clear()
             self._requests.clear()
 
-    def wait_for_spans(self, predicate: Callable[[list[ReceivedSpan]], T], timeout: float = 30.0) -> T:
+    def wait_for_spans(self, predicate: Callable[[list[SpanRecord]], T], timeout: float = 30.0) -> T:
         """Return predicate(spans) as soon as it is truthy, checking after every request.
 
         Raise TimeoutError, with a summary of the spans received, when it is
@@ -411,7 +299,7 @@ class OTLPReceiver:
         names = [f"{span.service_name}:{span.name}" for span in self._spans[-50:]]
         return ", ".join(names) or "none"
 
-    def _store_spans(self, spans: list[ReceivedSpan]) -> None:
+    def _store_spans(self, spans: list[SpanRecord]) -> None:
         with self._changed:
             self._spans.extend(spans)
             self._changed.notify_all()

@@ -28,10 +28,11 @@ from django.test import Client
 
 from config import telemetry_names as names
 from config.telemetry import telemetry_flush
-from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
+from embedded.otlp_receiver import OTLPReceiver
 from fulfillment.faults import FAULTS, faults_set
 from orders.models import Order
 from shop.models import Product
+from traces.spans import SpanRecord, span_to_dict
 
 OUTPUT = Path(__file__).with_name("workshop-trace.json")
 
@@ -81,42 +82,21 @@ def trace_id_of(response) -> str:
     return response["traceresponse"].split("-")[1]
 
 
-def server_span_of(receiver: OTLPReceiver, trace_id: str) -> ReceivedSpan:
-    def server_span(spans: list[ReceivedSpan]) -> ReceivedSpan | None:
+def server_span_of(receiver: OTLPReceiver, trace_id: str) -> SpanRecord:
+    def server_span(spans: list[SpanRecord]) -> SpanRecord | None:
         return next((span for span in spans if span.trace_id == trace_id and span.kind == "SERVER"), None)
 
     server_span.__name__ = f"the SERVER span of trace {trace_id}"
     return receiver.wait_for_spans(server_span, timeout=SPAN_WAIT_TIMEOUT)
 
 
-def span_to_json(span: ReceivedSpan) -> dict:
-    return {
-        "service": span.service_name,
-        "scope": span.scope,
-        "trace_id": span.trace_id,
-        "span_id": span.span_id,
-        "parent_span_id": span.parent_span_id,
-        "name": span.name,
-        "kind": span.kind,
-        "status_code": span.status_code,
-        "status_message": span.status_message,
-        "start_ns": span.start_ns,
-        "end_ns": span.end_ns,
-        "attributes": span.attributes,
-        "events": [
-            {
-                "name": event.name,
-                "time_ns": event.time_ns,
-                "attributes": {
-                    key: value for key, value in event.attributes.items() if key not in OMITTED_EVENT_ATTRIBUTES
-                },
-            }
-            for event in span.events
-        ],
-        "links": [
-            {"trace_id": link.trace_id, "span_id": link.span_id, "attributes": link.attributes} for link in span.links
-        ],
-    }
+def span_to_json(span: SpanRecord) -> dict:
+    data = span_to_dict(span)
+    for event in data["events"]:
+        event["attributes"] = {
+            key: value for key, value in event["attributes"].items() if key not in OMITTED_EVENT_ATTRIBUTES
+        }
+    return data
 
 
 def secret_values() -> dict[str, str]:
@@ -176,7 +156,7 @@ def test_record_workshop_trace(client: Client, workshop_product: Product, fulfil
 
     max_attempts = settings.FULFILLMENT_MAX_ATTEMPTS
 
-    def all_attempts_arrived(spans: list[ReceivedSpan]) -> list[ReceivedSpan] | None:
+    def all_attempts_arrived(spans: list[SpanRecord]) -> list[SpanRecord] | None:
         # A CONSUMER span ends after every span inside it, and a worker child
         # exports spans in the order they end, so the attempts come last.
         attempts = [

@@ -12,9 +12,10 @@ from types import ModuleType
 
 import pytest
 
-from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
+from embedded.otlp_receiver import OTLPReceiver
 from embedded.pytest_plugin import FulfillmentWorker
 from tests.conftest import worker_without_email_running
+from traces.spans import SpanRecord
 
 WEB_SERVICE = "shop-web"
 WORKER_SERVICE = "shop-worker"
@@ -87,20 +88,20 @@ class Trace:
     """The spans of one trace, with lookups by name, kind and parent."""
 
     trace_id: str
-    spans: tuple[ReceivedSpan, ...]
+    spans: tuple[SpanRecord, ...]
 
     @classmethod
-    def from_spans(cls, trace_id: str, spans: Iterable[ReceivedSpan]) -> "Trace":
+    def from_spans(cls, trace_id: str, spans: Iterable[SpanRecord]) -> "Trace":
         return cls(trace_id, tuple(span for span in spans if span.trace_id == trace_id))
 
-    def find(self, name: str | None = None, *, kind: str | None = None) -> list[ReceivedSpan]:
+    def find(self, name: str | None = None, *, kind: str | None = None) -> list[SpanRecord]:
         return [
             span
             for span in self.spans
             if (name is None or span.name == name) and (kind is None or span.kind == kind)
         ]
 
-    def one(self, name: str | None = None, *, kind: str | None = None) -> ReceivedSpan:
+    def one(self, name: str | None = None, *, kind: str | None = None) -> SpanRecord:
         """Return the only span with this name and kind, or fail with the names the trace has."""
         found = self.find(name, kind=kind)
         assert len(found) == 1, (
@@ -109,17 +110,17 @@ class Trace:
         )
         return found[0]
 
-    def by_id(self, span_id: str) -> ReceivedSpan | None:
+    def by_id(self, span_id: str) -> SpanRecord | None:
         return next((span for span in self.spans if span.span_id == span_id), None)
 
-    def children(self, parent: ReceivedSpan, *, kind: str | None = None) -> list[ReceivedSpan]:
+    def children(self, parent: SpanRecord, *, kind: str | None = None) -> list[SpanRecord]:
         return [
             span
             for span in self.spans
             if span.parent_span_id == parent.span_id and (kind is None or span.kind == kind)
         ]
 
-    def ancestor_ids(self, span: ReceivedSpan) -> list[str]:
+    def ancestor_ids(self, span: SpanRecord) -> list[str]:
         """Return the span ids from the span's parent up to the root, as far as they arrived."""
         ancestors = []
         parent = self.by_id(span.parent_span_id)
@@ -128,28 +129,28 @@ class Trace:
             parent = self.by_id(parent.parent_span_id)
         return ancestors
 
-    def roots(self) -> list[ReceivedSpan]:
+    def roots(self) -> list[SpanRecord]:
         return [span for span in self.spans if not span.parent_span_id]
 
     def describe(self) -> str:
         return ", ".join(f"{span.service_name}:{span.kind}:{span.name}" for span in self.spans) or "no spans"
 
 
-def first_attribute(span: ReceivedSpan, keys: Iterable[str]) -> object:
+def first_attribute(span: SpanRecord, keys: Iterable[str]) -> object:
     """Return the value of the first of `keys` that the span has, or None."""
     return next((span.attributes[key] for key in keys if key in span.attributes), None)
 
 
-def spans_with_attribute(spans: Iterable[ReceivedSpan], key: str, value: object) -> list[ReceivedSpan]:
+def spans_with_attribute(spans: Iterable[SpanRecord], key: str, value: object) -> list[SpanRecord]:
     return [span for span in spans if span.attributes.get(key) == value]
 
 
 def wait_for_trace_of(
-    receiver: OTLPReceiver, find: Callable[[list[ReceivedSpan]], ReceivedSpan | None], *, timeout: float = SPAN_WAIT_TIMEOUT
+    receiver: OTLPReceiver, find: Callable[[list[SpanRecord]], SpanRecord | None], *, timeout: float = SPAN_WAIT_TIMEOUT
 ) -> str:
     """Wait for the span that `find` picks out and return its trace id."""
 
-    def trace_id_of_found(spans: list[ReceivedSpan]) -> str | None:
+    def trace_id_of_found(spans: list[SpanRecord]) -> str | None:
         span = find(spans)
         return span.trace_id if span is not None else None
 
@@ -164,7 +165,7 @@ def wait_for_consumers(
     order_id_key: str,
     counts: dict[str, int],
     timeout: float = SPAN_WAIT_TIMEOUT,
-) -> dict[str, list[ReceivedSpan]]:
+) -> dict[str, list[SpanRecord]]:
     """Wait until the order has `counts[task]` CONSUMER spans of each task, and return them by task.
 
     A worker child's batch span processor exports spans in the order they
@@ -173,7 +174,7 @@ def wait_for_consumers(
     child ran each task.
     """
 
-    def consumers_arrived(spans: list[ReceivedSpan]) -> dict[str, list[ReceivedSpan]] | None:
+    def consumers_arrived(spans: list[SpanRecord]) -> dict[str, list[SpanRecord]] | None:
         tagged = spans_with_attribute(spans, order_id_key, order_id)
         by_task = {
             task: [span for span in tagged if span.kind == "CONSUMER" and span.name == consumer_span(task)]

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 from django.conf import settings
 
-from embedded.otlp_receiver import PROTOBUF_CONTENT_TYPE, TRACES_PATH, OTLPReceiver, ReceivedSpan
+from embedded.otlp_receiver import PROTOBUF_CONTENT_TYPE, TRACES_PATH, OTLPReceiver
 from embedded.pytest_plugin import worker_running
 from fulfillment.models import EmailDelivery
 from fulfillment.tasks import fulfill_order
@@ -27,6 +27,7 @@ from tests.tracing.conftest import (
     spans_with_attribute,
     wait_for_consumers,
 )
+from traces.spans import SpanRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fulfillment_worker")]
 
@@ -41,7 +42,7 @@ def email_sent(order: Order) -> None:
 
 
 @pytest.fixture
-def checkout_spans(shopper, receiver: OTLPReceiver, telemetry: ModuleType, names: ModuleType) -> list[ReceivedSpan]:
+def checkout_spans(shopper, receiver: OTLPReceiver, telemetry: ModuleType, names: ModuleType) -> list[SpanRecord]:
     """Check out, wait until the worker has sent the email, and return every span received."""
     response = shopper.post("/checkout/", checkout_data())
     assert response.status_code == 302
@@ -54,7 +55,7 @@ def checkout_spans(shopper, receiver: OTLPReceiver, telemetry: ModuleType, names
     return receiver.spans()
 
 
-def test_exports_are_protobuf(checkout_spans: list[ReceivedSpan], receiver: OTLPReceiver):
+def test_exports_are_protobuf(checkout_spans: list[SpanRecord], receiver: OTLPReceiver):
     exports = [request for request in receiver.requests() if request.path == TRACES_PATH]
 
     assert exports, "no export request arrived"
@@ -66,7 +67,7 @@ def test_exports_are_protobuf(checkout_spans: list[ReceivedSpan], receiver: OTLP
 
 
 @pytest.mark.parametrize("service", [WEB_SERVICE, WORKER_SERVICE])
-def test_resource_attributes(checkout_spans: list[ReceivedSpan], service: str):
+def test_resource_attributes(checkout_spans: list[SpanRecord], service: str):
     resources = [span.resource for span in checkout_spans if span.service_name == service]
 
     assert resources, f"no span of {service} arrived"
@@ -77,7 +78,7 @@ def test_resource_attributes(checkout_spans: list[ReceivedSpan], service: str):
     assert resource.get("deployment.environment")
 
 
-def test_spans_decode_completely(checkout_spans: list[ReceivedSpan]):
+def test_spans_decode_completely(checkout_spans: list[SpanRecord]):
     for span in checkout_spans:
         where = f"{span.service_name}:{span.name}"
         assert re.fullmatch(r"[0-9a-f]{32}", span.trace_id), where

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 from django.conf import settings
 
-from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
+from embedded.otlp_receiver import OTLPReceiver
 from embedded.pytest_plugin import FulfillmentWorker
 from fulfillment.models import EmailDelivery
 from fulfillment.tasks import fulfill_order
@@ -31,6 +31,7 @@ from tests.conftest import (
 from tests.fulfillment.test_services import paid_order
 from tests.orders.test_checkout_flow import order_in_status
 from tests.tracing.conftest import EMAIL_TASK, FULFILL_TASK, RETRY_WAIT_TIMEOUT, wait_for_consumers
+from traces.spans import SpanRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +85,7 @@ def spellings(value: str) -> set[str]:
     return {spelling.lower() for spelling in found}
 
 
-def span_texts(span: ReceivedSpan) -> Iterator[tuple[str, str]]:
+def span_texts(span: SpanRecord) -> Iterator[tuple[str, str]]:
     """Yield (location, text) for every string a collector stores for the span."""
     where = f"span {span.service_name}:{span.name}"
     yield f"{where} name", span.name

@@ -6,7 +6,7 @@ from types import ModuleType
 import pytest
 from django.conf import settings
 
-from embedded.otlp_receiver import OTLPReceiver, ReceivedSpan
+from embedded.otlp_receiver import OTLPReceiver
 from fulfillment.models import EmailDelivery
 from fulfillment.tasks import fulfill_order
 from orders.models import Order
@@ -30,6 +30,7 @@ from tests.tracing.conftest import (
     wait_for_consumers,
     wait_for_trace_of,
 )
+from traces.spans import SpanRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fulfillment_worker")]
 
@@ -40,7 +41,7 @@ class CheckoutRun:
 
     order: Order
     trace: Trace
-    received: tuple[ReceivedSpan, ...]
+    received: tuple[SpanRecord, ...]
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def checkout_run(shopper, receiver: OTLPReceiver, telemetry: ModuleType, names: 
     )
     telemetry.telemetry_flush()
 
-    def order_create_span(spans: list[ReceivedSpan]) -> ReceivedSpan | None:
+    def order_create_span(spans: list[SpanRecord]) -> SpanRecord | None:
         found = spans_with_attribute(spans, names.ORDER_ID, order.pk)
         return next((span for span in found if span.name == names.SPAN_ORDER_CREATE), None)
 
@@ -196,7 +197,7 @@ class FailedEmailRun:
 
     order: Order
     trace: Trace
-    attempts: tuple[ReceivedSpan, ...]
+    attempts: tuple[SpanRecord, ...]
 
 
 @pytest.fixture
