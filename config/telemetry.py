@@ -47,42 +47,61 @@ _provider: TracerProvider | None = None
 
 
 class QuietExporter(SpanExporter):
-    """Wrap an exporter so that an absent collector costs one warning, not a traceback per batch.
+    """Wrap an exporter so that a failing destination costs one warning, not a traceback per batch.
 
     It also removes email addresses from every span before export (see
     config.redaction).
 
-    The first failed export logs a warning. Later failures are silent until
-    an export succeeds again, which is logged too. Until the collector has
-    accepted a batch, each export first checks that its port accepts a TCP
-    connection. Without that check, the OTLP exporter retries a refused
-    connection for up to its timeout, which stalls every flush, including the
-    one at worker shutdown.
+    The first failed export logs a warning with `hint`. Later failures are
+    silent until an export succeeds again, which is logged too. With
+    `probe_address`, until the destination has accepted a batch, each export
+    first checks that the address accepts a TCP connection. Without that
+    check, the OTLP exporter retries a refused connection for up to its
+    timeout, which stalls every flush, including the one at worker shutdown.
     """
 
-    def __init__(self, exporter: SpanExporter, *, endpoint: str) -> None:
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        destination: str,
+        hint: str = "",
+        probe_address: tuple[str, int] | None = None,
+    ) -> None:
         self._exporter = exporter
-        self._endpoint = endpoint
+        self._destination = destination
+        self._hint = hint
+        self._probe_address = probe_address
         self._failing = False
         self._reachable_once = False
-        parts = urllib.parse.urlsplit(endpoint)
-        self._address = (parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80))
 
-    def _collector_listens(self) -> bool:
+    @classmethod
+    def for_collector(cls, exporter: SpanExporter, *, endpoint: str) -> "QuietExporter":
+        parts = urllib.parse.urlsplit(endpoint)
+        address = (parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80))
+        return cls(
+            exporter,
+            destination=endpoint,
+            hint="Is a collector such as Jaeger listening?",
+            probe_address=address,
+        )
+
+    def _destination_listens(self) -> bool:
         try:
-            with socket.create_connection(self._address, timeout=PROBE_TIMEOUT_SECONDS):
+            with socket.create_connection(self._probe_address, timeout=PROBE_TIMEOUT_SECONDS):
                 return True
         except OSError:
             return False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if (self._failing or not self._reachable_once) and not self._collector_listens():
+        probing = self._probe_address is not None and (self._failing or not self._reachable_once)
+        if probing and not self._destination_listens():
             return self._record(SpanExportResult.FAILURE, "nothing listens on that port")
         try:
             result = self._exporter.export([span_redacted(span) for span in spans])
         except Exception as exc:  # noqa: BLE001 - the exporter thread must not die
             result = SpanExportResult.FAILURE
-            reason = type(exc).__name__
+            reason = f"{type(exc).__name__}: {exc}"
         else:
             reason = "the export request failed"
         return self._record(result, reason)
@@ -93,14 +112,15 @@ class QuietExporter(SpanExporter):
         if result is SpanExportResult.FAILURE and not self._failing:
             self._failing = True
             logger.warning(
-                "Could not export spans to %s (%s). Is a collector such as Jaeger listening? "
+                "Could not export spans to %s (%s). %s"
                 "The shop keeps working; this warning is not repeated until an export succeeds.",
-                self._endpoint,
+                self._destination,
                 reason,
+                f"{self._hint} " if self._hint else "",
             )
         elif result is SpanExportResult.SUCCESS and self._failing:
             self._failing = False
-            logger.info("Exporting spans to %s works again", self._endpoint)
+            logger.info("Exporting spans to %s works again", self._destination)
         return result
 
     def shutdown(self) -> None:
@@ -137,12 +157,34 @@ def _sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+def _endpoint_configured() -> bool:
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+
 def _traces_endpoint() -> str:
     explicit = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if explicit:
         return explicit
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318")
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
     return f"{base.rstrip('/')}/v1/traces"
+
+
+def _trace_store_processor() -> BatchSpanProcessor | None:
+    """Return a processor that writes to the local trace store, or None when TRACE_STORE turns it off."""
+    from django.conf import settings
+
+    from traces.exporter import TraceStoreExporter
+    from traces.sources import local_trace_store
+
+    if settings.TRACE_STORE == "off" or (settings.TRACE_STORE == "auto" and _endpoint_configured()):
+        return None
+    store = local_trace_store()
+    exporter = QuietExporter(
+        TraceStoreExporter(store),
+        destination=str(store),
+        hint="Check that the file is writable, or set TRACE_STORE_PATH to another file.",
+    )
+    return BatchSpanProcessor(exporter)
 
 
 def _check_protocol() -> None:
@@ -227,12 +269,22 @@ def telemetry_setup(*, service_name: str) -> TracerProvider | None:
             resource=_resource(service_name),
             sampler=BrokerPollingFilter(sampling._get_from_env_or_default()),
         )
-        provider.add_span_processor(BatchSpanProcessor(QuietExporter(OTLPSpanExporter(), endpoint=endpoint)))
+        provider.add_span_processor(
+            BatchSpanProcessor(QuietExporter.for_collector(OTLPSpanExporter(), endpoint=endpoint))
+        )
+        store_processor = _trace_store_processor()
+        if store_processor is not None:
+            provider.add_span_processor(store_processor)
         trace.set_tracer_provider(provider)
         _instrument_libraries()
         _provider = provider
 
-    logger.info("Tracing as %s, exporting to %s", provider.resource.attributes["service.name"], endpoint)
+    logger.info(
+        "Tracing as %s, exporting to %s%s",
+        provider.resource.attributes["service.name"],
+        endpoint,
+        " and to the local trace store" if store_processor is not None else "",
+    )
     return provider
 
 

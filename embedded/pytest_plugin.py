@@ -91,8 +91,19 @@ def _start_otlp_receiver(config: pytest.Config) -> None:
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_BSP_SCHEDULE_DELAY": OTEL_BSP_SCHEDULE_DELAY_MS,
             "OTEL_TRACES_SAMPLER": "always_on",
+            # The diagnosis tests read what the processes wrote to the local
+            # trace store, so it is written beside the export to the receiver.
+            "TRACE_STORE": "on",
+            "TRACE_STORE_PATH": str(_trace_store_path_fresh()),
         }
     )
+
+
+def _trace_store_path_fresh() -> Path:
+    path = var_dir() / "test" / "traces.sqlite3"
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    return path
 
 
 def _start_services(config: pytest.Config) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("SHOP_VAR_DIR", str(BASE_DIR / "var")))
@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "shop",
     "orders",
     "fulfillment",
+    "traces",
 ]
 
 MIDDLEWARE = [
@@ -173,7 +174,19 @@ def _anymail_settings() -> dict:
 ANYMAIL = _anymail_settings()
 
 # Tracing. config/telemetry.py reads the standard OTEL_* variables itself.
-JAEGER_UI_URL = env_str("JAEGER_UI_URL", "http://localhost:16686")
+# Jaeger's web UI as a browser reaches it. Empty: trace links open the
+# admin's own trace view, which reads the local trace store.
+JAEGER_UI_URL = env_str("JAEGER_UI_URL", "")
+# Jaeger's query service as this process reaches it (port 16686). When set,
+# `manage.py diagnose` and the admin's trace view read traces from its
+# /api/v3 API instead of the local trace store.
+JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
+# The local trace store: "auto" writes it when no OTLP endpoint is set in the
+# environment, "on" writes it beside the OTLP export as well, "off" never.
+TRACE_STORE = env_choice("TRACE_STORE", "auto", choices=("auto", "on", "off"))
+TRACE_STORE_PATH = Path(env_str("TRACE_STORE_PATH", str(VAR_DIR / "traces.sqlite3")))
+# The store deletes its oldest traces when its data grows past this size.
+TRACE_STORE_MAX_MB = env_int("TRACE_STORE_MAX_MB", 100, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

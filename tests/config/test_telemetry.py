@@ -42,7 +42,7 @@ def one_span():
 
 def test_absent_collector_logs_one_warning(caplog):
     endpoint = f"http://127.0.0.1:{closed_port()}/v1/traces"
-    exporter = QuietExporter(OTLPSpanExporter(endpoint=endpoint, timeout=1), endpoint=endpoint)
+    exporter = QuietExporter.for_collector(OTLPSpanExporter(endpoint=endpoint, timeout=1), endpoint=endpoint)
 
     with caplog.at_level(logging.WARNING, logger="config.telemetry"):
         results = [exporter.export(one_span()) for _ in range(5)]
@@ -68,7 +68,7 @@ class AcceptingHandler(BaseHTTPRequestHandler):
 def test_recovered_collector_is_logged(caplog):
     server = ThreadingHTTPServer(("127.0.0.1", 0), AcceptingHandler)
     endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
-    exporter = QuietExporter(OTLPSpanExporter(endpoint=endpoint, timeout=2), endpoint=endpoint)
+    exporter = QuietExporter.for_collector(OTLPSpanExporter(endpoint=endpoint, timeout=2), endpoint=endpoint)
     exporter._failing = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -207,3 +207,37 @@ def test_resource_attributes_variable_sets_environment(monkeypatch):
     monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "staging")
 
     assert telemetry._resource("shop-web").attributes["deployment.environment"] == "canary"
+
+
+@pytest.mark.parametrize(
+    ("mode", "endpoint_variable", "store_written"),
+    [
+        ("auto", None, True),
+        ("auto", "OTEL_EXPORTER_OTLP_ENDPOINT", False),
+        ("auto", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", False),
+        ("on", "OTEL_EXPORTER_OTLP_ENDPOINT", True),
+        ("off", None, False),
+    ],
+)
+def test_trace_store_follows_setting(settings, monkeypatch, tmp_path, mode, endpoint_variable, store_written):
+    settings.TRACE_STORE = mode
+    settings.TRACE_STORE_PATH = tmp_path / "traces.sqlite3"
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    if endpoint_variable:
+        monkeypatch.setenv(endpoint_variable, "http://127.0.0.1:4318")
+
+    processor = telemetry._trace_store_processor()
+
+    assert (processor is not None) == store_written
+    if processor is not None:
+        processor.shutdown()
+
+
+def test_trace_store_setting_rejects_unknown(monkeypatch):
+    from config.env import env_choice
+
+    monkeypatch.setenv("TRACE_STORE", "sometimes")
+
+    with pytest.raises(ImproperlyConfigured, match="TRACE_STORE is 'sometimes', which is not a valid choice. Use one of: auto, on, off."):
+        env_choice("TRACE_STORE", "auto", choices=("auto", "on", "off"))
