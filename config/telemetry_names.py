@@ -30,6 +30,8 @@ PAYMENT_REFUND_ID = "payment.refund_id"
 # Stock attributes
 STOCK_SKU = "stock.sku"
 STOCK_QUANTITY = "stock.quantity"
+# Rows that the conditional stock UPDATE changed: 1, or 0 when its
+# condition matched no row. Absent when no UPDATE ran (already reserved).
 STOCK_ROWS_UPDATED = "stock.rows_updated"
 STOCK_AVAILABLE = "stock.available"
 STOCK_ALREADY_RESERVED = "stock.already_reserved"
@@ -37,9 +39,14 @@ STOCK_ALREADY_RESERVED = "stock.already_reserved"
 STOCK_EXPECTED = "stock.expected"
 
 # Email attributes. The recipient's domain only: the address is customer data.
+EMAIL_KIND = "email.kind"
 EMAIL_ESP = "email.esp"
 EMAIL_MESSAGE_ID = "email.message_id"
 EMAIL_RECIPIENT_DOMAIN = "email.recipient_domain"
+
+# What the order page or the status endpoint told the customer, set on the
+# request's SERVER span: an Order.Status value, as the page shows it.
+ORDER_STATUS_SHOWN = "order.status_shown"
 
 # Fulfillment task attributes
 FULFILLMENT_ATTEMPT = "fulfillment.attempt"

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class RenderedEmail:
+    kind: str
     subject: str
     text_body: str
     html_body: str
@@ -41,6 +42,7 @@ def email_render(*, order: Order, kind: str) -> RenderedEmail:
         raise ValueError(f"Unknown email kind {kind!r}. Use one of: {', '.join(SUBJECTS)}.")
     context = {"order": order, "lines": list(order.lines.all())}
     return RenderedEmail(
+        kind=kind,
         subject=SUBJECTS[kind].format(confirmation_id=order.confirmation_id),
         text_body=render_to_string(f"fulfillment/email/{kind}.txt", context),
         html_body=render_to_string(f"fulfillment/email/{kind}.html", context),
@@ -73,6 +75,7 @@ def email_send(*, email: RenderedEmail, order_id: int) -> SentEmail:
 
     with tracer().start_as_current_span(names.SPAN_EMAIL_SEND) as span:
         span.set_attribute(names.ORDER_ID, order_id)
+        span.set_attribute(names.EMAIL_KIND, email.kind)
         span.set_attribute(names.EMAIL_ESP, esp_name)
         span.set_attribute(names.EMAIL_RECIPIENT_DOMAIN, email.to.rpartition("@")[2].lower())
         message.send()

@@ -28,7 +28,6 @@ def stock_reserve_line(*, line: OrderLine) -> bool:
 
         if StockReservation.objects.filter(order_id=line.order_id, product_id=line.product_id).exists():
             span.set_attribute(names.STOCK_ALREADY_RESERVED, True)
-            span.set_attribute(names.STOCK_ROWS_UPDATED, 0)
             return False
 
         rows_updated = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(

@@ -100,6 +100,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         )
 
     cart.clear()
+    _span_tag_order(order, status_shown=selectors.order_status_payload(order=order))
     return redirect("orders:detail", confirmation_id=order.confirmation_id)
 
 
@@ -124,21 +125,31 @@ def payment_complete(request: HttpRequest, confirmation_id: str) -> HttpResponse
         return redirect("orders:checkout")
 
     Cart(request.session).clear()
+    _span_tag_order(order, status_shown=selectors.order_status_payload(order=order))
     return redirect("orders:detail", confirmation_id=order.confirmation_id)
 
 
-def _span_tag_order(order) -> None:
-    # Lets a Jaeger search by order.id find the customer's page views too.
-    trace.get_current_span().set_attribute(names.ORDER_ID, order.pk)
+def _span_tag_order(order, *, status_shown: dict | None = None) -> None:
+    """Tag the request's span with the order and with the status the response shows the customer.
+
+    The order id lets a Jaeger search by order.id find the customer's page
+    views too. The status shown lets a diagnosis tell a response that
+    claims success from one that says the order is still processing.
+    """
+    span = trace.get_current_span()
+    span.set_attribute(names.ORDER_ID, order.pk)
+    if status_shown is not None:
+        span.set_attribute(names.ORDER_STATUS_SHOWN, status_shown["status"])
 
 
 @require_GET
 def order_detail(request: HttpRequest, confirmation_id: str) -> HttpResponse:
     order = selectors.order_get_by_confirmation_id(confirmation_id=confirmation_id)
-    _span_tag_order(order)
+    status = selectors.order_status_payload(order=order)
+    _span_tag_order(order, status_shown=status)
     context = {
         "order": order,
-        "status": selectors.order_status_payload(order=order),
+        "status": status,
         "masked_email": selectors.email_mask(order.email),
         "status_url": reverse("orders:status", args=[order.confirmation_id]),
     }
@@ -148,8 +159,9 @@ def order_detail(request: HttpRequest, confirmation_id: str) -> HttpResponse:
 @require_GET
 def order_status(request: HttpRequest, confirmation_id: str) -> JsonResponse:
     order = selectors.order_get_by_confirmation_id(confirmation_id=confirmation_id)
-    _span_tag_order(order)
-    response = JsonResponse(selectors.order_status_payload(order=order))
+    status = selectors.order_status_payload(order=order)
+    _span_tag_order(order, status_shown=status)
+    response = JsonResponse(status)
     response["Cache-Control"] = "no-store"
     return response
 
