@@ -4,7 +4,7 @@ from django.utils.html import format_html
 from fulfillment import services
 from fulfillment.faults import FAULTS
 from fulfillment.models import EmailDelivery, FaultFlag, StockReservation, TaskAttempt
-from orders.tracing_links import jaeger_trace_url
+from orders.tracing_links import trace_link_html, trace_url
 
 
 @admin.register(EmailDelivery)
@@ -114,11 +114,7 @@ class FailureFilter(admin.SimpleListFilter):
 def trace_link(attempt: TaskAttempt) -> str:
     if not attempt.trace_id:
         return "-"
-    return format_html(
-        '<a href="{}" target="_blank" rel="noopener"><code>{}</code></a>',
-        jaeger_trace_url(attempt.trace_id),
-        attempt.trace_id[:16],
-    )
+    return trace_link_html(trace_url(attempt.trace_id), format_html("<code>{}</code>", attempt.trace_id[:16]))
 
 
 @admin.register(TaskAttempt)

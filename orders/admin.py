@@ -5,7 +5,7 @@ from fulfillment import services as fulfillment_services
 from fulfillment.admin import trace_link
 from fulfillment.models import EmailDelivery, StockReservation, TaskAttempt
 from orders.models import Order, OrderLine
-from orders.tracing_links import jaeger_order_search_url, jaeger_trace_url
+from orders.tracing_links import jaeger_configured, order_traces_url, trace_link_html, trace_url
 from shop.money import format_money
 
 
@@ -121,15 +121,14 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="trace")
     def trace(self, order: Order) -> str:
-        search = jaeger_order_search_url(order.pk)
+        everything = order_traces_url(order_id=order.pk, confirmation_id=order.confirmation_id)
         if not order.trace_id:
-            return format_html('No trace recorded. <a href="{}" target="_blank" rel="noopener">Search Jaeger for this order</a>', search)
+            return format_html("No trace recorded. {}", trace_link_html(everything, "Look for this order's traces"))
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener"><code>{}</code></a> in Jaeger &middot; '
-            '<a href="{}" target="_blank" rel="noopener">all traces of this order</a>',
-            jaeger_trace_url(order.trace_id),
-            order.trace_id,
-            search,
+            "{} {} &middot; {}",
+            trace_link_html(trace_url(order.trace_id), format_html("<code>{}</code>", order.trace_id)),
+            "in Jaeger" if jaeger_configured() else "in the trace view",
+            trace_link_html(everything, "all traces of this order, with a diagnosis"),
         )
 
     @admin.display(description="total", ordering="total")

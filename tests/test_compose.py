@@ -221,6 +221,7 @@ def test_shop_process_exports_traces_to_jaeger(services, name, service_name):
     assert environment["OTEL_SERVICE_NAME"] == service_name
     assert environment["DEPLOYMENT_ENVIRONMENT"] == "compose"
     assert environment["JAEGER_UI_URL"] == "http://localhost:16686"
+    assert environment["JAEGER_QUERY_URL"] == "http://jaeger:16686"
     # A signal-specific variable would win over the endpoint above.
     assert "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" not in environment
     assert "OTEL_SDK_DISABLED" not in environment

@@ -53,13 +53,26 @@ class TestOrderTrace:
         assert TRACERESPONSE.match(response["traceresponse"])
 
     def test_admin_links_order_to_jaeger(self, shopper, admin_client, settings):
+        settings.JAEGER_UI_URL = "http://localhost:16686"
         order = self.place_order(shopper)
 
         response = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
 
         html = response.content.decode()
-        assert f'href="{settings.JAEGER_UI_URL}/trace/{order.trace_id}"' in html
+        assert f'href="http://localhost:16686/trace/{order.trace_id}" target="_blank"' in html
         assert "search?service=shop-worker&amp;tags=" in html
+        assert "/admin/traces/" not in html
+
+    def test_admin_links_order_to_trace_view(self, shopper, admin_client, settings):
+        settings.JAEGER_UI_URL = ""
+        order = self.place_order(shopper)
+
+        response = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+
+        html = response.content.decode()
+        assert f'href="/admin/traces/{order.trace_id}/"' in html
+        assert f'href="/admin/traces/order/{order.confirmation_id}/"' in html
+        assert "16686" not in html
 
     def test_admin_finds_order_by_trace_id(self, shopper, admin_client):
         order = self.place_order(shopper)
