@@ -1,4 +1,5 @@
 """Write a diagnosis as text for a terminal or as JSON."""
+from collections import Counter
 from collections.abc import Sequence
 
 from traces.diagnosis import Finding, attempt_number, error_info, short_type, task_name
@@ -6,6 +7,51 @@ from traces.spans import SpanRecord, span_to_dict
 from traces.tree import SpanTree
 
 INDENT = "  "
+
+
+def _is_plain_client_call(span: SpanRecord, tree: SpanTree, cited: set[str]) -> bool:
+    """Return whether the span is a database or Redis call that a summary line may stand for.
+
+    A call that failed, has children or that a finding cites keeps its own line.
+    """
+    return (
+        span.kind == "CLIENT"
+        and "db.system" in span.attributes
+        and not span.failed
+        and not tree.children(span)
+        and span.span_id not in cited
+    )
+
+
+def _calls_summary(calls: list[SpanRecord]) -> str:
+    counts = Counter(call.name for call in calls)
+    systems = sorted({str(call.attributes["db.system"]) for call in calls})
+    statements = ", ".join(f"{name} x{count}" for name, count in counts.most_common())
+    total_ms = sum(call.duration_ns for call in calls) / 1e6
+    return f"{len(calls)} {'/'.join(systems)} calls, {total_ms:.1f} ms: {statements}"
+
+
+def tree_lines(tree: SpanTree, *, cited: set[str], all_spans: bool) -> list[str]:
+    """Return the span tree, one line a span, with each parent's plain database calls on one line unless `all_spans`."""
+    lines = []
+    rows = tree.rows()
+    index = 0
+    while index < len(rows):
+        row = rows[index]
+        if all_spans or not _is_plain_client_call(row.span, tree, cited):
+            lines.append(f"{INDENT * row.depth}{span_line(row.span, tree)}")
+            index += 1
+            continue
+        calls = []
+        while (
+            index < len(rows)
+            and rows[index].depth == row.depth
+            and _is_plain_client_call(rows[index].span, tree, cited)
+        ):
+            calls.append(rows[index].span)
+            index += 1
+        lines.append(f"{INDENT * row.depth}{_calls_summary(calls)}" if len(calls) > 1 else f"{INDENT * row.depth}{span_line(calls[0], tree)}")
+    return lines
 
 
 def span_line(span: SpanRecord, tree: SpanTree) -> str:
@@ -20,10 +66,12 @@ def span_line(span: SpanRecord, tree: SpanTree) -> str:
     return " ".join(parts)
 
 
-def report_text(*, tree: SpanTree, findings: Sequence[Finding], source: str, trace_ids: Sequence[str]) -> str:
+def report_text(
+    *, tree: SpanTree, findings: Sequence[Finding], source: str, trace_ids: Sequence[str], all_spans: bool = False
+) -> str:
     lines = [f"Trace {', '.join(trace_ids)} from {source}: {len(tree)} spans", ""]
-    for row in tree.rows():
-        lines.append(f"{INDENT * row.depth}{span_line(row.span, tree)}")
+    cited = {span_id for finding in findings for span_id in finding.span_ids}
+    lines.extend(tree_lines(tree, cited=cited, all_spans=all_spans))
     lines.append("")
 
     if not findings:

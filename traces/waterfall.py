@@ -13,6 +13,8 @@ SERVICE_COLOURS = ("#3b82c4", "#7b5cc4", "#2a9d8f", "#c48a1b", "#5c7cfa", "#8d6e
 INDENT_PX = 14
 # A bar is never drawn narrower than this, so that a 50 µs query stays visible.
 MIN_BAR_PERCENT = 0.3
+STATEMENT_ATTRIBUTES = ("db.statement", "db.query.text")
+STATEMENT_PREVIEW_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Row:
     colour: str
     attempt: int | None
     error_type: str
+    statement: str
     attributes: list[tuple[str, str]]
     events: list[dict[str, Any]]
     links: list[SpanLink]
@@ -63,6 +66,15 @@ def _event_dict(event: SpanEvent, start_ns: int) -> dict[str, Any]:
     }
 
 
+def _statement_preview(span: SpanRecord) -> str:
+    """Return the start of a database span's statement, which holds placeholders, never values."""
+    statement = next((str(span.attributes[key]) for key in STATEMENT_ATTRIBUTES if key in span.attributes), "")
+    statement = " ".join(statement.split())
+    if len(statement) > STATEMENT_PREVIEW_CHARS:
+        return statement[: STATEMENT_PREVIEW_CHARS - 1] + "…"
+    return statement
+
+
 def _ticks(duration_ms: float) -> list[tuple[float, str]]:
     """Return five evenly spaced time labels as (percent, label)."""
     return [(percent, f"{duration_ms * percent / 100:.1f} ms") for percent in (0, 25, 50, 75, 100)]
@@ -92,6 +104,7 @@ def waterfall_build(spans: list[SpanRecord], *, highlighted: frozenset[str] = fr
                 colour=service_colour(span.service_name),
                 attempt=attempt_number(span, 1) if task_name(span) is not None else None,
                 error_type=short_type(error_info(span).type) if span.failed else "",
+                statement=_statement_preview(span),
                 attributes=[(key, _value_text(value)) for key, value in sorted(span.attributes.items())],
                 events=[_event_dict(event, start_ns) for event in span.events],
                 links=list(span.links),

@@ -1,4 +1,6 @@
 """The diagnosis of real orders' traces: workshop faults, a clean order, a rejected email."""
+import re
+
 import pytest
 
 from fulfillment.faults import FAULTS, UNVERIFIED_SENDER
@@ -111,3 +113,9 @@ def test_text_report_lists_tree_and_findings(client, stock_product, fulfillment_
     assert "\n  order.create [shop-web]" in result.output
     assert "Findings: 1\n1. ERROR MessageRejected in SESv2.SendEmail [shop-worker], 1 time:" in result.output
     assert "began in: SESv2.SendEmail [shop-worker]" in result.output
+    # The database calls under one span share a line unless --all-spans is given.
+    assert re.search(r"\n +\d+ (sqlite|postgresql) calls, [0-9.]+ ms: ", result.output)
+    every_span = diagnose_command(placed.order.confirmation_id, "--all-spans")
+    assert not re.search(r" calls, [0-9.]+ ms: ", every_span.output)
+    tree = every_span.output.split("\n\nFindings:")[0].splitlines()[2:]
+    assert len(tree) == len(placed.spans)

@@ -25,8 +25,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("reference", help="The order's confirmation ID, or a trace id (32 hex digits).")
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print the spans and findings as JSON.")
+        parser.add_argument(
+            "--all-spans",
+            action="store_true",
+            help="Print every database and Redis call on its own line. By default, the calls under one span share a line.",
+        )
 
-    def handle(self, *args, reference: str, as_json: bool = False, **options):
+    def handle(self, *args, reference: str, as_json: bool = False, all_spans: bool = False, **options):
         try:
             resolved = trace_reference_resolve(reference=reference)
             source = trace_source()
@@ -48,7 +53,7 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(report_dict(**arguments), indent=2, default=str))
         else:
-            self.stdout.write(report_text(**arguments))
+            self.stdout.write(report_text(**arguments, all_spans=all_spans))
 
         if any(finding.severity == ERROR for finding in findings):
             raise SystemExit(FINDINGS_EXIT_STATUS)
