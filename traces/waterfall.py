@@ -67,7 +67,7 @@ def _event_dict(event: SpanEvent, start_ns: int) -> dict[str, Any]:
 
 
 def _statement_preview(span: SpanRecord) -> str:
-    """Return the start of a database span's statement, which holds placeholders, never values."""
+    """Return the start of a database span's statement, which contains placeholders, never values."""
     statement = next((str(span.attributes[key]) for key in STATEMENT_ATTRIBUTES if key in span.attributes), "")
     statement = " ".join(statement.split())
     if len(statement) > STATEMENT_PREVIEW_CHARS:
