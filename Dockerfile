@@ -26,8 +26,9 @@ RUN pip install '.[embedded]'
 
 # The production settings refuse to load without these variables. The values
 # are placeholders that exist only during this step, for collectstatic.
-RUN DJANGO_SECRET_KEY=build-only REDIS_URL=redis://unused STRIPE_SECRET_KEY=unused \
-    STRIPE_PUBLISHABLE_KEY=unused STRIPE_WEBHOOK_SECRET=unused \
+RUN DJANGO_SECRET_KEY=build-only DJANGO_ALLOWED_HOSTS=unused REDIS_URL=redis://unused \
+    STRIPE_SECRET_KEY=unused STRIPE_PUBLISHABLE_KEY=unused STRIPE_WEBHOOK_SECRET=unused \
+    AWS_ACCESS_KEY_ID=unused AWS_SECRET_ACCESS_KEY=unused \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     python manage.py collectstatic --noinput
 

@@ -19,7 +19,34 @@ SHIPPING_COUNTRIES = [
 ]
 
 PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,200}$")
+# The checkout page fills in secrets.token_urlsafe(24), which is 32 characters
+# of the URL-safe base64 alphabet.
+CHECKOUT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 POSTAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,18}[A-Za-z0-9]$")
+
+
+class CheckoutTokenField(forms.Field):
+    """Optional hidden token of one rendering of the checkout page.
+
+    Any malformed value, a NUL character included, gets the one message below,
+    because the customer cannot see the field and can only reload the page.
+    """
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value) -> str:
+        return "" if value in self.empty_values else str(value)
+
+    def validate(self, value: str) -> None:
+        if value and not CHECKOUT_TOKEN.fullmatch(value):
+            raise forms.ValidationError(
+                "This checkout form is damaged or out of date, and you were not charged. "
+                "Reload the page and submit it again.",
+                code="invalid",
+            )
 
 
 class CheckoutForm(forms.Form):
@@ -44,6 +71,8 @@ class CheckoutForm(forms.Form):
     # Set to "1" by the checkout script, so the server can tell that the browser can
     # run Stripe.js for 3-D Secure.
     stripe_js = forms.BooleanField(widget=forms.HiddenInput, required=False)
+    # Set by the checkout page; a scripted checkout may leave it out.
+    checkout_token = CheckoutTokenField()
 
     def clean_full_name(self) -> str:
         name = self.cleaned_data["full_name"].strip()
@@ -68,3 +97,12 @@ class CheckoutForm(forms.Form):
                 "The payment method is not a Stripe PaymentMethod id (pm_...). Enter your card again."
             )
         return payment_method
+
+
+def checkout_token_submitted(data) -> str:
+    """Return the checkout token in the POST data, or "" if it is missing or malformed.
+
+    A malformed token is left for CheckoutForm to reject with a message.
+    """
+    token = data.get("checkout_token", "")
+    return token if CHECKOUT_TOKEN.fullmatch(token) else ""

@@ -1,16 +1,31 @@
+import re
 import secrets
 
 from django.db import models
 from django.db.models import Q
 
 # Crockford-style alphabet without 0/O, 1/I/L and U, so an ID read aloud or
-# copied from an email is not mistyped. 10 symbols give about 49 bits.
+# copied from an email is not mistyped.
 CONFIRMATION_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-CONFIRMATION_ID_LENGTH = 10
+# The ID is the only key to an order's pages, so it must not be guessable:
+# 14 symbols drawn by the secrets module give 14 * log2(30), about 68.7 bits.
+CONFIRMATION_ID_LENGTH = 14
+# Orders placed before IDs grew to 14 symbols keep their 10-symbol IDs, which
+# still open their pages.
+LEGACY_CONFIRMATION_ID_LENGTH = 10
+_CONFIRMATION_ID = re.compile(
+    f"[{CONFIRMATION_ID_ALPHABET}]{{{CONFIRMATION_ID_LENGTH}}}"
+    f"|[{CONFIRMATION_ID_ALPHABET}]{{{LEGACY_CONFIRMATION_ID_LENGTH}}}"
+)
 
 
 def new_confirmation_id() -> str:
     return "".join(secrets.choice(CONFIRMATION_ID_ALPHABET) for _ in range(CONFIRMATION_ID_LENGTH))
+
+
+def confirmation_id_is_well_formed(confirmation_id: str) -> bool:
+    """Return whether the text has the form of a current or legacy confirmation ID, in upper case."""
+    return _CONFIRMATION_ID.fullmatch(confirmation_id) is not None
 
 
 class Order(models.Model):

@@ -1,7 +1,9 @@
 """Stripe calls made by the shop. Nothing here touches the database."""
 import dataclasses
 import enum
+import json
 import logging
+import re
 
 import stripe
 from django.conf import settings
@@ -154,10 +156,59 @@ def _refund_create(*, payment_intent_id: str, confirmation_id: str) -> str:
     return refund.id
 
 
-def webhook_event_construct(*, payload: bytes, signature: str):
-    """Verify a webhook's signature and return the event.
+@dataclasses.dataclass(frozen=True)
+class WebhookEvent:
+    """The parts of a verified Stripe event that the shop reads."""
 
-    Raises ValueError for a malformed payload and
-    stripe.SignatureVerificationError for a bad or missing signature.
+    type: str
+    # Set for payment_intent.succeeded only. order_id is the metadata that
+    # payment_intent_confirm() attached, or "" when it is missing.
+    payment_intent_id: str = ""
+    order_id: str = ""
+
+
+class WebhookPayloadError(ValueError):
+    """A signed webhook body that is not a Stripe event the shop can read; the message names the bad part."""
+
+
+PAYMENT_INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,200}")
+
+
+def webhook_event_construct(*, payload: bytes, signature: str) -> WebhookEvent:
+    """Verify a webhook's signature, then parse the event.
+
+    Raise WebhookPayloadError for a body that is not UTF-8 text, which no
+    signature can cover because Stripe signs text. Then raise
+    stripe.SignatureVerificationError for a bad or missing signature, before
+    the body is parsed, and WebhookPayloadError for a body that is not a
+    Stripe event or lacks what its type needs.
     """
-    return stripe_client().construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookPayloadError("The webhook payload is not valid JSON: it is not UTF-8 text.") from None
+    stripe.WebhookSignature.verify_header(
+        text, signature, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
+    )
+
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise WebhookPayloadError("The webhook payload is not valid JSON.") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise WebhookPayloadError("The webhook payload is not a Stripe event: it has no type string.")
+    if event["type"] != "payment_intent.succeeded":
+        return WebhookEvent(type=event["type"])
+
+    data = event.get("data")
+    intent = data.get("object") if isinstance(data, dict) else None
+    intent_id = intent.get("id") if isinstance(intent, dict) else None
+    if not isinstance(intent_id, str) or not PAYMENT_INTENT_ID.fullmatch(intent_id):
+        raise WebhookPayloadError(
+            "The payment_intent.succeeded event has no PaymentIntent id (pi_...) in data.object.id."
+        )
+    metadata = intent.get("metadata")
+    order_id = metadata.get("order_id") if isinstance(metadata, dict) else None
+    return WebhookEvent(
+        type=event["type"], payment_intent_id=intent_id, order_id=order_id if isinstance(order_id, str) else ""
+    )

@@ -1,9 +1,10 @@
 """Reads for orders."""
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from fulfillment.faults import CONFIRM_BEFORE_FULFILLMENT, fault_enabled
 from fulfillment.models import EmailDelivery
-from orders.models import Order
+from orders.models import Order, confirmation_id_is_well_formed
 
 FINAL_STATUSES = frozenset(
     {
@@ -49,7 +50,16 @@ PAID_OR_LATER = frozenset(
 
 
 def order_get_by_confirmation_id(*, confirmation_id: str) -> Order:
-    return get_object_or_404(Order.objects.prefetch_related("lines"), confirmation_id=confirmation_id.upper())
+    """Return the order with this confirmation ID, in any letter case, or raise Http404.
+
+    Text that cannot be an ID is not looked up, so no database ever sees it.
+    """
+    # ASCII only, because str.upper() maps some other letters onto the
+    # alphabet, such as the long s onto S.
+    normalized = confirmation_id.upper() if confirmation_id.isascii() else ""
+    if not confirmation_id_is_well_formed(normalized):
+        raise Http404("No order has this confirmation ID.")
+    return get_object_or_404(Order.objects.prefetch_related("lines"), confirmation_id=normalized)
 
 
 def order_get_by_checkout_token(*, checkout_token: str) -> Order | None:

@@ -1,5 +1,6 @@
 """Writes for orders: creation, payment and the hand-off to fulfillment."""
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,9 +16,12 @@ from orders import payments
 from orders.models import Order, OrderLine
 from orders.selectors import order_get_by_checkout_token
 from shop.models import Product
-from orders.payments import PaymentOutcome, PaymentResult
+from orders.payments import PaymentOutcome, PaymentResult, WebhookEvent
 
 logger = logging.getLogger(__name__)
+
+# Order primary key as Stripe metadata carries it: 1 to 18 ASCII digits.
+ORDER_ID = re.compile(r"[0-9]{1,18}")
 
 CUSTOMER_FIELDS = ("email", "full_name", "address_line1", "address_line2", "city", "postal_code", "country")
 
@@ -243,6 +247,14 @@ def fulfillment_enqueue(*, order_id: int) -> None:
     on_commit_in_current_trace(lambda: fulfill_order.delay(order_id, stock_seen))
 
 
+def webhook_event_handle(*, event: WebhookEvent) -> None:
+    """Act on a verified Stripe event. Events of other types than payment_intent.succeeded are only logged."""
+    if event.type == "payment_intent.succeeded":
+        payment_succeeded_handle(payment_intent_id=event.payment_intent_id, order_id=event.order_id)
+    else:
+        logger.info("Ignored Stripe event of type %s", event.type)
+
+
 def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) -> Order | None:
     """Handle Stripe's `payment_intent.succeeded` event for one of our orders.
 
@@ -253,7 +265,9 @@ def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) ->
         order = orders.filter(payment_intent_id=payment_intent_id).first()
     else:
         order = None
-    if order is None and order_id and order_id.isdigit():
+    # ASCII digits only: str.isdigit() also accepts characters such as "²"
+    # that int() rejects, and a longer number overflows a BigAutoField.
+    if order is None and order_id and ORDER_ID.fullmatch(order_id):
         order = orders.filter(pk=int(order_id)).first()
         if order is not None and not order.payment_intent_id:
             Order.objects.filter(pk=order.pk, payment_intent_id="").update(payment_intent_id=payment_intent_id)

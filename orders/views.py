@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config import telemetry_names as names
 from orders import payments, selectors, services
-from orders.forms import CheckoutForm
+from orders.forms import CheckoutForm, checkout_token_submitted
 from orders.payments import PaymentOutcome, PaymentServiceError
 from shop.cart import Cart, CartError
 
@@ -38,7 +38,7 @@ def _checkout_render(request: HttpRequest, form: CheckoutForm, cart: Cart, *, st
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
-    token = request.POST.get("checkout_token", "")[:64] if request.method == "POST" else ""
+    token = checkout_token_submitted(request.POST) if request.method == "POST" else ""
     if token:
         # The form was submitted before, perhaps from the browser's back button.
         earlier = selectors.order_get_by_checkout_token(checkout_token=token)
@@ -116,6 +116,10 @@ def payment_complete(request: HttpRequest, confirmation_id: str) -> HttpResponse
             logger.exception("Payment state of order %s could not be read", order.pk)
             messages.error(request, PAYMENT_UNAVAILABLE)
             return redirect("orders:checkout")
+        except services.CheckoutError as error:
+            logger.warning("Order %s returned from 3-D Secure without a PaymentIntent to check", order.pk)
+            messages.error(request, str(error))
+            return redirect("orders:checkout")
         if result.outcome is PaymentOutcome.DECLINED:
             messages.error(request, f"{result.message} Your cart is still here.")
             return redirect("orders:checkout")
@@ -169,21 +173,17 @@ def order_status(request: HttpRequest, confirmation_id: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """Receive Stripe events, verified with the endpoint's signing secret."""
+    """Receive Stripe events, verified with the endpoint's signing secret instead of a CSRF token."""
     try:
         event = payments.webhook_event_construct(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
-    except ValueError:
-        return HttpResponseBadRequest("The webhook payload is not valid JSON.")
     except stripe.SignatureVerificationError:
         logger.warning("Rejected a Stripe webhook with a missing or invalid signature")
         return HttpResponseBadRequest("The Stripe-Signature header is missing or does not match the signing secret.")
+    except payments.WebhookPayloadError as error:
+        logger.warning("Rejected a signed Stripe webhook: %s", error)
+        return HttpResponseBadRequest(str(error))
 
-    if event.type == "payment_intent.succeeded":
-        intent = event.data.object.to_dict()
-        metadata = intent.get("metadata") or {}
-        services.payment_succeeded_handle(payment_intent_id=intent.get("id", ""), order_id=metadata.get("order_id"))
-    else:
-        logger.info("Ignored Stripe event of type %s", event.type)
+    services.webhook_event_handle(event=event)
     return HttpResponse(status=200)

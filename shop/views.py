@@ -16,15 +16,23 @@ def catalog(request: HttpRequest) -> HttpResponse:
 
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     product = get_object_or_404(product_list(), slug=slug)
+    return _product_page(request, product)
+
+
+def _product_page(request: HttpRequest, product: Product, *, status: int = 200) -> HttpResponse:
     context = {
         "product": product,
         "max_quantity": quantity_limit(product=product),
         "quantity_in_cart": Cart(request.session).quantity_of(product=product),
     }
-    return render(request, "shop/product_detail.html", context)
+    return render(request, "shop/product_detail.html", context, status=status)
 
 
 def cart_detail(request: HttpRequest) -> HttpResponse:
+    return _cart_page(request)
+
+
+def _cart_page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
     cart = Cart(request.session)
     lines = cart.lines()
     try:
@@ -37,7 +45,12 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
     # page does not offer it until the customer lowers the quantity.
     can_checkout = total is not None and not any(line.exceeds_stock for line in lines)
     context = {"cart": cart, "lines": lines, "total": total, "currency": currency, "can_checkout": can_checkout}
-    return render(request, "shop/cart.html", context)
+    return render(request, "shop/cart.html", context, status=status)
+
+
+# An invalid form renders its page again with the error at the field and a
+# 400 status, and a change that the stock or the cart does not allow gets 409.
+# Only a change that succeeded redirects, so a script sees the failure too.
 
 
 @require_POST
@@ -45,17 +58,18 @@ def cart_add(request: HttpRequest) -> HttpResponse:
     form = CartAddForm(request.POST)
     product = _product_from_form(form)
 
-    if form.is_valid():
-        quantity = form.cleaned_data["quantity"]
-        try:
-            Cart(request.session).add(product=product, quantity=quantity)
-        except CartError as error:
-            messages.error(request, str(error), extra_tags=field_error_tags(product=product))
-        else:
-            messages.success(request, f"Added {quantity} × {product.name} to your cart.")
-    else:
+    if not form.is_valid():
         messages.error(request, form.errors["quantity"][0], extra_tags=field_error_tags(product=product))
+        return _product_page(request, product, status=400)
 
+    quantity = form.cleaned_data["quantity"]
+    try:
+        Cart(request.session).add(product=product, quantity=quantity)
+    except CartError as error:
+        messages.error(request, str(error), extra_tags=field_error_tags(product=product))
+        return _product_page(request, product, status=409)
+
+    messages.success(request, f"Added {quantity} × {product.name} to your cart.")
     return redirect(product)
 
 
@@ -64,25 +78,27 @@ def cart_update(request: HttpRequest) -> HttpResponse:
     form = CartUpdateForm(request.POST)
     product = _product_from_form(form)
     cart = Cart(request.session)
-    # The cart page shows a quantity field only for products in the cart.
-    error_tags = field_error_tags(product=product) if product in cart else ""
 
+    # The cart page shows a quantity field only for products in the cart.
     if product not in cart:
         messages.error(request, f"{product.name} is not in your cart. Add it from its product page first.")
-    elif form.is_valid():
-        quantity = form.cleaned_data["quantity"]
-        try:
-            cart.set_quantity(product=product, quantity=quantity)
-        except CartError as error:
-            messages.error(request, str(error), extra_tags=error_tags)
-        else:
-            if quantity == 0:
-                messages.success(request, f"Removed {product.name} from your cart.")
-            else:
-                messages.success(request, f"Changed the quantity of {product.name} to {quantity}.")
-    else:
-        messages.error(request, form.errors["quantity"][0], extra_tags=error_tags)
+        return _cart_page(request, status=409)
 
+    if not form.is_valid():
+        messages.error(request, form.errors["quantity"][0], extra_tags=field_error_tags(product=product))
+        return _cart_page(request, status=400)
+
+    quantity = form.cleaned_data["quantity"]
+    try:
+        cart.set_quantity(product=product, quantity=quantity)
+    except CartError as error:
+        messages.error(request, str(error), extra_tags=field_error_tags(product=product))
+        return _cart_page(request, status=409)
+
+    if quantity == 0:
+        messages.success(request, f"Removed {product.name} from your cart.")
+    else:
+        messages.success(request, f"Changed the quantity of {product.name} to {quantity}.")
     return redirect("shop:cart")
 
 

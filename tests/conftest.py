@@ -2,6 +2,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -9,12 +10,27 @@ import pytest
 import requests
 from django.conf import settings
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from embedded.ports import find_free_port
 from embedded.pytest_plugin import FulfillmentWorker, worker_running
 from orders import payments
 
 from shop.models import Product
+
+# Property tests share the test database of a function-scoped fixture across
+# examples. Each example makes a new Client and checks that it wrote nothing,
+# so the examples cannot leak state into each other. HYPOTHESIS_PROFILE=thorough
+# runs many more examples than the default profile, which keeps `make test` fast.
+hypothesis_settings.register_profile(
+    "default",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("thorough", hypothesis_settings.get_profile("default"), max_examples=500)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 CUSTOMER = {
     "email": "ada.lovelace@example.org",
@@ -102,6 +118,24 @@ def payment_succeeded_event(*, payment_intent_id: str, order_id: int) -> bytes:
             },
         }
     ).encode()
+
+
+def stored_rows() -> dict:
+    """Return the rows and values that a rejected request must leave as they were."""
+    from django.contrib.auth import get_user_model
+
+    from fulfillment.models import EmailDelivery, StockReservation, TaskAttempt
+    from orders.models import Order, OrderLine
+
+    return {
+        "orders": list(Order.objects.order_by("pk").values_list("pk", "status", "payment_intent_id", "updated_at")),
+        "order lines": OrderLine.objects.count(),
+        "products": list(Product.objects.order_by("pk").values_list("pk", "stock", "price", "currency")),
+        "stock reservations": StockReservation.objects.count(),
+        "email deliveries": EmailDelivery.objects.count(),
+        "task attempts": TaskAttempt.objects.count(),
+        "users": list(get_user_model().objects.order_by("pk").values_list("pk", "last_login")),
+    }
 
 
 @pytest.fixture(autouse=True)
