@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from config import request_uri
 from config.redaction import span_redacted
 
 logger = logging.getLogger(__name__)
@@ -234,6 +235,7 @@ def _instrument_libraries() -> None:
     # read the trace id of any response.
     set_global_response_propagator(TraceResponsePropagator())
     DjangoInstrumentor().instrument()
+    _middleware_put_first(request_uri.MIDDLEWARE_PATH)
     CeleryInstrumentor().instrument()
     RedisInstrumentor().instrument()
     # The DB-API instrumentations record statements with their placeholders,
@@ -244,6 +246,14 @@ def _instrument_libraries() -> None:
     # stripe-python sends its requests through the requests library.
     RequestsInstrumentor().instrument()
     LoggingInstrumentor().instrument(set_logging_format=False)
+
+
+def _middleware_put_first(path: str) -> None:
+    """Put a middleware ahead of the one that DjangoInstrumentor just inserted first, as it does itself."""
+    from django.conf import settings
+
+    middleware = [entry for entry in settings.MIDDLEWARE if entry != path]
+    settings.MIDDLEWARE = [path, *middleware]
 
 
 def telemetry_setup(*, service_name: str) -> TracerProvider | None:
