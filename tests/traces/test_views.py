@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from embedded.ports import find_free_port
 from fulfillment.faults import FAULTS, UNVERIFIED_SENDER
 from fulfillment.models import TaskAttempt
 from tests.traces.conftest import order_place
@@ -173,3 +174,14 @@ def test_admin_index_links_traces(admin_client):
     response = admin_client.get("/admin/")
 
     assert '<a href="/admin/traces/">Traces</a>' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unreachable_jaeger_explained(admin_client, settings):
+    settings.JAEGER_QUERY_URL = f"http://127.0.0.1:{find_free_port()}"
+
+    response = admin_client.get(f"/admin/traces/{'ab' * 16}/")
+
+    assert response.status_code == 502
+    assert "Cannot reach Jaeger at http://127.0.0.1:" in response.content.decode()
+    assert "Check JAEGER_QUERY_URL" in response.content.decode()
