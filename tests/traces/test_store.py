@@ -1,5 +1,6 @@
 """The local trace store: what it keeps, how it prunes, concurrent writers, and that it never traces itself."""
 import logging
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from config.telemetry import QuietExporter, telemetry_flush, telemetry_setup
 from traces.exporter import TraceStoreExporter
 from traces.spans import SpanRecord, span_from_dict, span_to_dict, trace_id_normalized
-from traces.store import TraceStore
+from traces.store import TraceStore, TraceStoreError
 
 MEGABYTE = 1024 * 1024
 
@@ -123,7 +124,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from tests.traces.test_store import span_record
-    from traces.store import TraceStore
+    from traces.store import TraceStore, TraceStoreError
 
     path, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     store = TraceStore(path, max_bytes=100 * 1024 * 1024)
@@ -211,3 +212,77 @@ def test_span_dict_round_trip():
 )
 def test_trace_id_normalized(text, expected):
     assert trace_id_normalized(text) == expected
+
+
+def test_store_drops_late_spans_of_pruned_trace(tmp_path):
+    store = TraceStore(tmp_path / "traces.sqlite3", max_bytes=MEGABYTE)
+    store.write([span_record(0, 0, padding=2000)])
+    for trace_number in range(1, 400):
+        store.write([span_record(trace_number, span, padding=2000) for span in range(3)])
+    assert store.trace(span_record(0).trace_id) == []
+
+    store.write([span_record(0, 5)])
+
+    assert store.trace(span_record(0).trace_id) == []
+    assert store.was_pruned(span_record(0).trace_id)
+    assert span_record(0).trace_id not in {summary.trace_id for summary in store.recent(limit=1000)}
+    store.close()
+
+
+def test_store_bounds_wal_file(tmp_path):
+    max_bytes = MEGABYTE
+    store = TraceStore(tmp_path / "traces.sqlite3", max_bytes=max_bytes)
+    for trace_number in range(400):
+        store.write([span_record(trace_number, span, padding=2000) for span in range(3)])
+
+    # Measured while the connection is open: closing the last one removes the WAL file.
+    assert (tmp_path / "traces.sqlite3-wal").stat().st_size <= max_bytes // 2
+    store.close()
+
+
+def test_store_starts_again_after_file_deleted(store, caplog):
+    store.write([span_record(1, 0)])
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.path}{suffix}").unlink(missing_ok=True)
+
+    with caplog.at_level(logging.WARNING, logger="traces.store"):
+        store.write([span_record(2, 0)])
+
+    assert store.path.is_file()
+    assert [span.name for span in store.trace(span_record(2).trace_id)] == ["root"]
+    assert "was deleted while in use; starting a new one" in caplog.text
+
+
+def test_store_skips_unreadable_rows(store, caplog):
+    store.write([span_record(1, 0), span_record(1, 1)])
+    connection = sqlite3.connect(store.path)
+    connection.execute("UPDATE spans SET data = 'not json' WHERE span_id = ?", (span_record(1, 1).span_id,))
+    connection.commit()
+    connection.close()
+
+    with caplog.at_level(logging.WARNING, logger="traces.store"):
+        spans = store.trace(span_record(1).trace_id)
+
+    assert [span.name for span in spans] == ["root"]
+    assert "Skipped 1 spans of trace" in caplog.text
+
+
+def test_store_path_folder_explained(tmp_path):
+    store = TraceStore(tmp_path, max_bytes=MEGABYTE)
+
+    with pytest.raises(TraceStoreError, match=f"TRACE_STORE_PATH {tmp_path} is a folder. Set it to a file"):
+        store.write([span_record(1, 0)])
+
+
+def test_store_of_older_schema_is_recreated(tmp_path):
+    path = tmp_path / "traces.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE spans (trace_id TEXT, span_id TEXT, start_ns INTEGER, data TEXT)")
+    connection.commit()
+    connection.close()
+    store = TraceStore(path, max_bytes=MEGABYTE)
+
+    store.write([span_record(1, 0)])
+
+    assert [span.name for span in store.trace(span_record(1).trace_id)] == ["root"]
+    store.close()
