@@ -23,7 +23,10 @@ DISTINCT_ERROR = "error"
 TASK_RETRIED = "task_retried"
 REPEATED_WRITE = "repeated_write"
 CONDITIONAL_UPDATE_MISSED = "conditional_update_missed"
+TRACE_INCOMPLETE = "trace_incomplete"
 
+# Spans where work enters a process: an error that reaches one of them was not handled.
+ENTRY_KINDS = frozenset({"SERVER", "CONSUMER"})
 # Statuses that tell the customer the order went through (orders.models.Order.Status).
 SUCCESS_STATUSES_SHOWN = frozenset({"fulfilled"})
 CELERY_RUN_PREFIX = "run/"
@@ -62,7 +65,7 @@ class Finding:
 
     `kind` is one of the module's finding kinds, `severity` is "error" or
     "warning", `title` is one line for a person, `details` are further lines,
-    `hint` names the usual cause and fix, and `facts` holds the same values
+    `hint` names the usual cause and fix, and `facts` contains the same values
     as data for --json.
     """
 
@@ -119,6 +122,10 @@ def error_info(span: SpanRecord) -> ErrorInfo:
     type_name, separator, message = span.status_message.partition(": ")
     if separator and re.fullmatch(r"[A-Za-z_][\w.]*", type_name):
         return ErrorInfo(type=type_name, message=message)
+    status = http_status(span)
+    if status is not None and not span.status_message:
+        # The HTTP client instrumentations mark a 4xx or 5xx response as an error without a message.
+        return ErrorInfo(type=f"HTTP {status}", message=f"{span.name} {span.attributes.get('http.url', '')}".strip())
     return ErrorInfo(type="error status", message=span.status_message)
 
 
@@ -207,6 +214,7 @@ def _distinct_errors(tree: SpanTree) -> list[Finding]:
     findings = []
     for (type_name, message, service, operation), origins in groups.items():
         raised_through: dict[str, str] = {}
+        handlers = []
         span_ids = []
         for origin in origins:
             span_ids.append(origin.span_id)
@@ -215,17 +223,26 @@ def _distinct_errors(tree: SpanTree) -> list[Finding]:
                     break
                 span_ids.append(ancestor.span_id)
                 raised_through.setdefault(ancestor.name, short_type(error_info(ancestor).type))
+            handlers.append(_handler(tree, _outermost_failed(tree, origin)))
+        # Every occurrence was caught by a span that went on without failing, such as a declined card's 402.
+        handled = all(handler is not None for handler in handlers)
+        handled_by = {handler.name for handler in handlers if handler is not None}
         through = "then raised as " + ", ".join(
             f"{raised} in {operation_name}" for operation_name, raised in raised_through.items()
         ) if raised_through else ""
         count = len(origins)
+        details = [f"began in: {span_label(origin)}" for origin in origins]
+        if through:
+            details.append(through)
+        if handled:
+            details.append(f"handled by {', '.join(sorted(handled_by))}, which did not fail")
         findings.append(
             Finding(
                 kind=DISTINCT_ERROR,
-                severity=ERROR,
-                title=f"{short_type(type_name)} in {operation} [{service}], {count} time{'s' if count != 1 else ''}: {message}",
+                severity=WARNING if handled else ERROR,
+                title=f"{short_type(type_name)} in {operation} [{service}], {count} time{'s' if count != 1 else ''}{': ' + message if message else ''}",
                 span_ids=tuple(dict.fromkeys(span_ids)),
-                details=(*(f"began in: {span_label(origin)}" for origin in origins), *([through] if through else [])),
+                details=tuple(details),
                 hint=_error_hint(type_name, message),
                 facts={
                     "exception_type": type_name,
@@ -234,10 +251,27 @@ def _distinct_errors(tree: SpanTree) -> list[Finding]:
                     "operation": operation,
                     "count": count,
                     "raised_through": raised_through,
+                    "handled": handled,
                 },
             )
         )
     return findings
+
+
+def _outermost_failed(tree: SpanTree, span: SpanRecord) -> SpanRecord:
+    outermost = span
+    for ancestor in tree.ancestors(span):
+        if not ancestor.failed:
+            break
+        outermost = ancestor
+    return outermost
+
+
+def _handler(tree: SpanTree, outermost: SpanRecord) -> SpanRecord | None:
+    """Return the span that caught an error without failing itself, or None when the error reached an entry point."""
+    if outermost.kind in ENTRY_KINDS:
+        return None
+    return tree.parent(outermost)
 
 
 def _error_hint(type_name: str, message: str) -> str:
@@ -399,7 +433,39 @@ def _conditional_updates_missed(tree: SpanTree) -> list[Finding]:
     return findings
 
 
-RULES = (_customer_told_success, _distinct_errors, _tasks_retried, _repeated_writes, _conditional_updates_missed)
+def _trace_incomplete(tree: SpanTree) -> list[Finding]:
+    """Report spans whose parent is missing: the rest of the trace was pruned, or has not been exported yet."""
+    orphans = [span for span in tree.roots if span.parent_span_id]
+    if not orphans:
+        return []
+    missing_parents = sorted({span.parent_span_id for span in orphans})
+    return [
+        Finding(
+            kind=TRACE_INCOMPLETE,
+            severity=WARNING,
+            title=(
+                f"The trace is incomplete: {len(orphans)} span{'s' if len(orphans) != 1 else ''} name a parent "
+                "that is not in it, so other findings may be missing"
+            ),
+            span_ids=tuple(span.span_id for span in orphans),
+            details=tuple(f"parent missing: {span_label(span)}" for span in orphans),
+            hint=(
+                "Spans reach the store or Jaeger a few seconds after the work ends, so diagnose again shortly. "
+                "If the trace is old, the local store may have pruned it (TRACE_STORE_MAX_MB)."
+            ),
+            facts={"missing_parent_span_ids": missing_parents, "orphan_count": len(orphans)},
+        )
+    ]
+
+
+RULES = (
+    _customer_told_success,
+    _distinct_errors,
+    _tasks_retried,
+    _repeated_writes,
+    _conditional_updates_missed,
+    _trace_incomplete,
+)
 
 
 def diagnose(spans: Iterable[SpanRecord]) -> list[Finding]:

@@ -2,7 +2,8 @@
 from collections import Counter
 from collections.abc import Sequence
 
-from traces.diagnosis import Finding, attempt_number, error_info, short_type, task_name
+from orders.selectors import FINAL_STATUSES
+from traces.diagnosis import ERROR, Finding, attempt_number, error_info, short_type, task_name
 from traces.spans import SpanRecord, span_to_dict
 from traces.tree import SpanTree
 
@@ -66,10 +67,35 @@ def span_line(span: SpanRecord, tree: SpanTree) -> str:
     return " ".join(parts)
 
 
+def summary_line(findings: Sequence[Finding]) -> str:
+    """Return one line that counts the findings by severity and names their kinds."""
+    if not findings:
+        return "No findings."
+    errors = sum(finding.severity == ERROR for finding in findings)
+    kinds = Counter(finding.kind for finding in findings)
+    named = ", ".join(kind if count == 1 else f"{kind} x{count}" for kind, count in kinds.items())
+    plural = "s" if len(findings) != 1 else ""
+    return f"{len(findings)} finding{plural}, {errors} of error severity: {named}. They follow the span tree."
+
+
+def order_line(order) -> str:
+    line = f"Order {order.confirmation_id}, status {order.get_status_display()}."
+    if order.status not in FINAL_STATUSES:
+        line += " Its work is still running, so the trace may still grow."
+    return line
+
+
 def report_text(
-    *, tree: SpanTree, findings: Sequence[Finding], source: str, trace_ids: Sequence[str], all_spans: bool = False
+    *,
+    tree: SpanTree,
+    findings: Sequence[Finding],
+    source: str,
+    trace_ids: Sequence[str],
+    order=None,
+    all_spans: bool = False,
 ) -> str:
-    lines = [f"Trace {', '.join(trace_ids)} from {source}: {len(tree)} spans", ""]
+    lines = [order_line(order)] if order is not None else []
+    lines += [summary_line(findings), f"Trace {', '.join(trace_ids)} from {source}: {len(tree)} spans", ""]
     cited = {span_id for finding in findings for span_id in finding.span_ids}
     lines.extend(tree_lines(tree, cited=cited, all_spans=all_spans))
     lines.append("")
@@ -87,8 +113,13 @@ def report_text(
     return "\n".join(lines)
 
 
-def report_dict(*, tree: SpanTree, findings: Sequence[Finding], source: str, trace_ids: Sequence[str]) -> dict:
+def report_dict(*, tree: SpanTree, findings: Sequence[Finding], source: str, trace_ids: Sequence[str], order=None) -> dict:
     return {
+        "order": (
+            {"confirmation_id": order.confirmation_id, "status": order.status, "final": order.status in FINAL_STATUSES}
+            if order is not None
+            else None
+        ),
         "trace_ids": list(trace_ids),
         "source": source,
         "span_count": len(tree),

@@ -3,10 +3,13 @@ import re
 
 import pytest
 
+from config.telemetry import telemetry_flush
 from fulfillment.faults import FAULTS, UNVERIFIED_SENDER
 from orders.models import Order
+from tests.conftest import cart_add, checkout_data, wait_for
 from tests.traces.conftest import diagnose_command, order_place
 from traces import diagnosis
+from traces.sources import local_trace_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,7 +112,7 @@ def test_text_report_lists_tree_and_findings(client, stock_product, fulfillment_
 
     result = diagnose_command(placed.order.confirmation_id)
 
-    assert result.output.startswith(f"Trace {placed.order.trace_id} from the local trace store ")
+    assert f"\nTrace {placed.order.trace_id} from the local trace store " in result.output
     assert "\n  order.create [shop-web]" in result.output
     assert "Findings: 1\n1. ERROR MessageRejected in SESv2.SendEmail [shop-worker], 1 time:" in result.output
     assert "began in: SESv2.SendEmail [shop-worker]" in result.output
@@ -117,5 +120,50 @@ def test_text_report_lists_tree_and_findings(client, stock_product, fulfillment_
     assert re.search(r"\n +\d+ (sqlite|postgresql) calls, [0-9.]+ ms: ", result.output)
     every_span = diagnose_command(placed.order.confirmation_id, "--all-spans")
     assert not re.search(r" calls, [0-9.]+ ms: ", every_span.output)
-    tree = every_span.output.split("\n\nFindings:")[0].splitlines()[2:]
+    tree = every_span.output.split("\n\nFindings:")[0].split(" spans\n\n", 1)[1].splitlines()
     assert len(tree) == len(placed.spans)
+
+
+def test_declined_card_is_handled(client, stock_product):
+    cart_add(client, stock_product, 1)
+    response = client.post("/checkout/", checkout_data(payment_method="pm_card_visa_chargeDeclined"))
+    assert response.status_code == 402
+    trace_id = response["traceresponse"].split("-")[1]
+
+    def server_span_stored():
+        telemetry_flush()
+        return any(span.kind == "SERVER" for span in local_trace_store().trace(trace_id))
+
+    wait_for(server_span_stored, timeout=30, message="the checkout's SERVER span in the store")
+    result = diagnose_command(trace_id, "--json")
+
+    [finding] = result.json()["findings"]
+    assert finding["kind"] == diagnosis.DISTINCT_ERROR
+    assert finding["severity"] == "warning"
+    assert finding["facts"]["exception_type"] == "HTTP 402"
+    assert finding["facts"]["handled"] is True
+    assert "handled by payment.confirm, which did not fail" in finding["details"]
+    assert result.exit_status == 0
+
+
+def test_trace_without_root_is_incomplete(client, stock_product, fulfillment_worker):
+    placed = order_place(client, stock_product, faults=[])
+    root = next(span for span in placed.spans if not span.parent_span_id)
+    children = [span for span in placed.spans if span.parent_span_id == root.span_id]
+
+    findings = diagnosis.diagnose([span for span in placed.spans if span is not root])
+
+    [finding] = findings
+    assert finding.kind == diagnosis.TRACE_INCOMPLETE
+    assert finding.severity == "warning"
+    assert set(finding.span_ids) == {span.span_id for span in children}
+    assert finding.facts["missing_parent_span_ids"] == [root.span_id]
+
+
+def test_report_starts_with_order_and_summary(client, stock_product, fulfillment_worker):
+    placed = order_place(client, stock_product, faults=list(FAULTS))
+
+    lines = diagnose_command(placed.order.confirmation_id).output.splitlines()
+
+    assert lines[0] == f"Order {placed.order.confirmation_id}, status Fulfillment failed."
+    assert lines[1].startswith("6 findings, 6 of error severity: customer_told_success, error x2, task_retried, ")

@@ -6,7 +6,7 @@ from traces.diagnosis import ERROR, diagnose
 from traces.jaeger import JaegerError
 from traces.report import report_dict, report_text
 from traces.selectors import TraceReferenceError, trace_reference_resolve
-from traces.sources import trace_source
+from traces.sources import missing_trace_message, trace_source
 from traces.store import TraceStoreError
 from traces.tree import SpanTree
 
@@ -40,16 +40,17 @@ class Command(BaseCommand):
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
 
         if not spans:
-            raise CommandError(
-                f"No span of trace {', '.join(resolved.trace_ids)} is in {source}. Spans arrive a few seconds "
-                "after the work ends; the local store keeps only its newest traces (TRACE_STORE_MAX_MB) and is "
-                "written only when TRACE_STORE is on, or is auto with no OTLP endpoint set.",
-                returncode=USAGE_ERROR,
-            )
+            raise CommandError(missing_trace_message(source, resolved.trace_ids), returncode=USAGE_ERROR)
 
         tree = SpanTree(spans)
         findings = diagnose(tree)
-        arguments = {"tree": tree, "findings": findings, "source": str(source), "trace_ids": resolved.trace_ids}
+        arguments = {
+            "tree": tree,
+            "findings": findings,
+            "source": str(source),
+            "trace_ids": resolved.trace_ids,
+            "order": resolved.order,
+        }
         if as_json:
             self.stdout.write(json.dumps(report_dict(**arguments), indent=2, default=str))
         else:
