@@ -16,7 +16,7 @@ import re
 import socket
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +42,9 @@ PROBE_TIMEOUT_SECONDS = 0.5
 REDIS_COMMANDS = re.compile(r"[A-Z]+(?: [A-Z]+)*")
 # HTTP client spans are named after the method, which looks the same.
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# Comma-separated regular expressions, searched for in each request's URL.
+DJANGO_EXCLUDED_URLS = "/admin/traces/"
 
 _setup_lock = threading.Lock()
 _provider: TracerProvider | None = None
@@ -158,8 +161,14 @@ def _sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
-def _endpoint_configured() -> bool:
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+def endpoint_configured(environ: Mapping[str, str] = os.environ) -> str:
+    """Return the OTLP endpoint set in `environ`, or "" when none is."""
+    return environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or ""
+
+
+def trace_store_wanted(mode: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Return whether the processes write the local trace store, for TRACE_STORE set to `mode`."""
+    return mode == "on" or (mode == "auto" and not endpoint_configured(environ))
 
 
 def _traces_endpoint() -> str:
@@ -177,14 +186,11 @@ def _trace_store_processor() -> BatchSpanProcessor | None:
     from traces.exporter import TraceStoreExporter
     from traces.sources import local_trace_store
 
-    if settings.TRACE_STORE == "off" or (settings.TRACE_STORE == "auto" and _endpoint_configured()):
+    if not trace_store_wanted(settings.TRACE_STORE):
         return None
     store = local_trace_store()
-    exporter = QuietExporter(
-        TraceStoreExporter(store),
-        destination=str(store),
-        hint="Check that the file is writable, or set TRACE_STORE_PATH to another file.",
-    )
+    # The store's own error messages name the fix, so the warning needs no hint.
+    exporter = QuietExporter(TraceStoreExporter(store), destination=str(store))
     return BatchSpanProcessor(exporter)
 
 
@@ -234,7 +240,11 @@ def _instrument_libraries() -> None:
     # Adds the W3C `traceresponse` header, so a browser or curl user can
     # read the trace id of any response.
     set_global_response_propagator(TraceResponsePropagator())
-    DjangoInstrumentor().instrument()
+    # The admin's trace pages read traces; tracing them would bury the
+    # orders in the trace list. OTEL_PYTHON_DJANGO_EXCLUDED_URLS overrides this.
+    DjangoInstrumentor().instrument(
+        excluded_urls=os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS") or DJANGO_EXCLUDED_URLS
+    )
     _middleware_put_first(request_uri.MIDDLEWARE_PATH)
     CeleryInstrumentor().instrument()
     RedisInstrumentor().instrument()

@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
+from config.telemetry import endpoint_configured, trace_store_wanted
 from embedded import stripe
 from embedded.paths import PROJECT_DIR, log_path, var_dir
 from embedded.ports import LOOPBACK, ensure_port_free, wait_for_port
@@ -181,6 +182,16 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def _trace_store_row(env: Mapping[str, str]) -> str:
+    """Return where spans go, as config.telemetry decides it from the same variables."""
+    endpoint = endpoint_configured(env)
+    mode = (env.get("TRACE_STORE") or "auto").strip().lower()
+    if not trace_store_wanted(mode, env):
+        return f"off: spans go to {endpoint or 'the OTLP endpoint'} only (TRACE_STORE={mode})"
+    path = env.get("TRACE_STORE_PATH") or str(var_dir(env) / "traces.sqlite3")
+    return f"{_relative(Path(path))}, and spans also go to {endpoint or 'http://localhost:4318 if a collector listens'}"
+
+
 def describe(
     services: EmbeddedServices,
     env: Mapping[str, str],
@@ -193,6 +204,7 @@ def describe(
     rows = [
         ("Shop", web.url),
         ("Admin", f"{web.url}admin/  ({login_hint})"),
+        ("Traces", f"{web.url}admin/traces/  (or manage.py diagnose <confirmation ID>)"),
     ]
 
     if services.redis:
@@ -220,6 +232,7 @@ def describe(
     rows.append(("Database", redact_url(database) if database else f"SQLite {_relative(var_dir(env) / 'shop.sqlite3')}"))
     rows.append(("Worker", f"celery -A config worker, pid {worker.pid}, log {_relative(worker.log_path)}"))
     rows.append(("Web server", f"{web_server}, pid {web.pid}, log {_relative(web.log_path)}"))
+    rows.append(("Trace store", _trace_store_row(env)))
 
     width = max(len(label) for label, _ in rows)
     lines = ["", "The shop is running. Press Ctrl-C to stop it and every service below.", ""]

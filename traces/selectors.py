@@ -1,6 +1,8 @@
 """Reads that turn what a person types (a confirmation ID or a trace id) into trace ids."""
 from dataclasses import dataclass
 
+from django.db import DatabaseError
+
 from fulfillment.models import TaskAttempt
 from orders.models import Order
 from traces.spans import trace_id_normalized
@@ -31,22 +33,40 @@ def order_trace_ids(*, order: Order) -> tuple[str, ...]:
     return tuple(dict.fromkeys(trace_id for trace_id in [order.trace_id, *attempt_trace_ids] if trace_id))
 
 
+def text_shortened(text: str, limit: int = 80) -> str:
+    """Return `text`, cut to `limit` characters with its length noted, for quoting it in a message."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def trace_reference_resolve(*, reference: str) -> TraceReference:
     """Return the traces for a trace id or a confirmation ID.
 
-    Raise TraceReferenceError when it is neither, or when the order has no trace recorded.
+    Raise TraceReferenceError when it is neither, when the order has no trace
+    recorded, or when the shop's database cannot be read.
     """
-    trace_id = trace_id_normalized(reference)
+    text = reference.strip()
+    trace_id = trace_id_normalized(text)
     if trace_id is not None:
         return TraceReference(trace_ids=(trace_id,))
+    if text.strip("0") == "" and len(text) == 32:
+        raise TraceReferenceError(
+            "The trace id 000…0 (32 zeros) is invalid: it marks a request that was not traced. "
+            "Copy the trace id from a traceparent or traceresponse header, or use the order's confirmation ID."
+        )
 
-    order = Order.objects.filter(confirmation_id=reference.strip().upper()).first()
+    try:
+        order = Order.objects.filter(confirmation_id=text.upper()).first()
+        trace_ids = order_trace_ids(order=order) if order is not None else ()
+    except DatabaseError as error:
+        raise TraceReferenceError(
+            f"Cannot look up the order in the shop's database ({error}). Run diagnose with the same "
+            "SHOP_VAR_DIR or DATABASE_URL as the shop, or pass the trace id instead of the confirmation ID."
+        ) from error
     if order is None:
         raise TraceReferenceError(
-            f"{reference.strip()!r} is neither a trace id (32 hex digits) nor the confirmation ID of an order. "
+            f"{text_shortened(text)!r} is neither a trace id (32 hex digits) nor the confirmation ID of an order. "
             "Copy the confirmation ID from the order page or the admin, or a trace id from the traceresponse header."
         )
-    trace_ids = order_trace_ids(order=order)
     if not trace_ids:
         raise TraceReferenceError(
             f"Order {order.confirmation_id} has no trace recorded, because tracing was off when it was placed."

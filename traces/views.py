@@ -1,15 +1,15 @@
 """The admin's trace pages: look up a trace, see it as a waterfall with its diagnosis."""
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from orders.models import Order
 from orders.tracing_links import jaeger_configured, jaeger_trace_url
 from traces.diagnosis import diagnose
 from traces.jaeger import JaegerError
-from traces.selectors import TraceReferenceError, order_trace_ids, trace_reference_resolve
-from traces.sources import trace_source
+from traces.selectors import TraceReferenceError, order_trace_ids, text_shortened, trace_reference_resolve
+from traces.sources import missing_trace_message, trace_source
 from traces.spans import trace_id_normalized
 from traces.store import TraceStore, TraceStoreError
 from traces.tree import SpanTree
@@ -38,13 +38,23 @@ def trace_index(request: HttpRequest) -> HttpResponse:
             return redirect("traces:trace", trace_id=resolved.trace_ids[0])
 
     source = trace_source()
+    orders_only = not request.GET.get("all")
     recent = []
     if isinstance(source, TraceStore):
         try:
-            recent = source.recent(RECENT_TRACES)
+            recent = source.recent(RECENT_TRACES, orders_only=orders_only)
         except TraceStoreError as exc:
             error = error or str(exc)
-    context = _context(request, title="Traces", reference=reference, error=error, recent=recent, source=str(source))
+    context = _context(
+        request,
+        title="Traces",
+        reference=reference,
+        error=error,
+        recent=recent,
+        recent_available=isinstance(source, TraceStore),
+        orders_only=orders_only,
+        source=str(source),
+    )
     return render(request, "admin/traces/index.html", context, status=400 if error and reference else 200)
 
 
@@ -52,14 +62,17 @@ def trace_index(request: HttpRequest) -> HttpResponse:
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     normalized = trace_id_normalized(trace_id)
     if normalized is None:
-        context = _context(request, title="Trace", error=f"{trace_id!r} is not a trace id: a trace id is 32 hex digits.")
-        return render(request, "admin/traces/trace.html", context, status=404)
+        message = f"{text_shortened(trace_id)!r} is not a trace id: a trace id is 32 hex digits, not all zeros."
+        return render(request, "admin/traces/trace.html", _context(request, title="Trace", error=message), status=404)
     return _trace_page(request, title=f"Trace {normalized}", trace_ids=(normalized,))
 
 
 @require_GET
 def order_traces(request: HttpRequest, confirmation_id: str) -> HttpResponse:
-    order = get_object_or_404(Order, confirmation_id=confirmation_id.upper())
+    order = Order.objects.filter(confirmation_id=confirmation_id.upper()).first()
+    if order is None:
+        message = f"No order has the confirmation ID {text_shortened(confirmation_id)!r}."
+        return render(request, "admin/traces/trace.html", _context(request, title="Traces", error=message), status=404)
     return _trace_page(request, title=f"Traces of order {order.confirmation_id}", trace_ids=order_trace_ids(order=order), order=order)
 
 
@@ -76,10 +89,7 @@ def _trace_page(request: HttpRequest, *, title: str, trace_ids: tuple[str, ...],
         context["error"] = str(exc)
         return render(request, "admin/traces/trace.html", context, status=502)
     if not spans:
-        context["error"] = (
-            f"No span of this trace is in {source}. Spans arrive a few seconds after the work ends, and the local "
-            "store keeps only its newest traces."
-        )
+        context["error"] = missing_trace_message(source, trace_ids)
         return render(request, "admin/traces/trace.html", context, status=404)
 
     findings = diagnose(SpanTree(spans))

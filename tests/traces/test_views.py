@@ -6,7 +6,10 @@ import pytest
 from embedded.ports import find_free_port
 from fulfillment.faults import FAULTS, UNVERIFIED_SENDER
 from fulfillment.models import TaskAttempt
+from config.telemetry import telemetry_flush
+from tests.conftest import wait_for
 from tests.traces.conftest import order_place
+from traces.sources import local_trace_store
 
 TRACE_PAGES = ["/admin/traces/", f"/admin/traces/{'ab' * 16}/", "/admin/traces/order/7KQ2M9XH4P/"]
 
@@ -45,7 +48,16 @@ def test_unknown_trace_explains_why(admin_client):
     response = admin_client.get(f"/admin/traces/{'ab' * 16}/")
 
     assert response.status_code == 404
-    assert "No span of this trace is in the local trace store" in response.content.decode()
+    assert f"No span of trace {'ab' * 16} is in the local trace store" in response.content.decode()
+    assert "Spans arrive a few seconds after the work ends" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unknown_order_explained(admin_client):
+    response = admin_client.get("/admin/traces/order/NOPE/")
+
+    assert response.status_code == 404
+    assert "No order has the confirmation ID &#x27;NOPE&#x27;." in response.content.decode()
 
 
 @pytest.mark.django_db
@@ -53,7 +65,7 @@ def test_malformed_trace_id_is_404(admin_client):
     response = admin_client.get("/admin/traces/not-hex/")
 
     assert response.status_code == 404
-    assert "is not a trace id: a trace id is 32 hex digits" in response.content.decode()
+    assert "is not a trace id: a trace id is 32 hex digits, not all zeros." in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -163,10 +175,29 @@ def test_trace_view_links_to_jaeger_when_configured(client, admin_client, stock_
 @pytest.mark.django_db(transaction=True)
 def test_index_lists_recent_traces(client, admin_client, stock_product, fulfillment_worker):
     placed = order_place(client, stock_product, faults=[])
+    status = client.get(f"/orders/{placed.order.confirmation_id}/status/")
+    status_trace_id = status["traceresponse"].split("-")[1]
+    telemetry_flush()
+    wait_for(lambda: local_trace_store().trace(status_trace_id), message="the status request's spans in the store")
 
+    orders_only = admin_client.get("/admin/traces/").content.decode()
+    every_trace = admin_client.get("/admin/traces/", {"all": "1"}).content.decode()
+
+    checkout_row = f'href="/admin/traces/{placed.order.trace_id}/">POST checkout/</a>'
+    assert checkout_row in orders_only
+    assert f'<a href="/admin/orders/order/{placed.order.pk}/change/">{placed.order.pk}</a>' in orders_only
+    assert status_trace_id not in orders_only
+    assert checkout_row in every_trace
+    assert f'href="/admin/traces/{status_trace_id}/">GET orders/' in every_trace
+
+
+@pytest.mark.django_db
+def test_trace_pages_are_not_traced(admin_client):
     response = admin_client.get("/admin/traces/")
 
-    assert f'href="/admin/traces/{placed.order.trace_id}/">POST checkout/</a>' in response.content.decode()
+    assert response.status_code == 200
+    assert "traceresponse" not in response
+    assert "traceresponse" in admin_client.get("/admin/")
 
 
 @pytest.mark.django_db
