@@ -9,6 +9,7 @@ from fulfillment import delivery, stock
 from fulfillment.errors import InsufficientStock
 from fulfillment.faults import REPEAT_STOCK_UPDATE, fault_enabled
 from fulfillment.models import EmailDelivery
+from fulfillment.pause_points import STOCK_COMMITTED, pause_point
 from orders import payments
 from orders.models import Order
 
@@ -48,6 +49,7 @@ def order_fulfill(*, order_id: int, stock_seen: dict[str, int] | None = None, se
             stock.stock_reserve(order=order)
     except InsufficientStock as exc:
         return order_mark_out_of_stock(order=order, exc=exc)
+    pause_point(STOCK_COMMITTED)
 
     if send_email_inline:
         delivery.delivery_send(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
@@ -55,13 +57,16 @@ def order_fulfill(*, order_id: int, stock_seen: dict[str, int] | None = None, se
     return order_mark_fulfilled(order=order, enqueue_email=True)
 
 
-def order_email_send(*, order_id: int, kind: str) -> EmailDelivery | None:
-    """Send one email about the order. Raise the ESP's error so the task can decide on a retry."""
+def order_email_send(*, order_id: int, kind: str, claimant: str = "", redelivered: bool = False) -> EmailDelivery | None:
+    """Send one email about the order. Raise the ESP's error so the task can decide on a retry.
+
+    `claimant` and `redelivered` describe the sending task (see delivery.delivery_send).
+    """
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         logger.warning("Order %s does not exist; its %s email is dropped", order_id, kind)
         return None
-    return delivery.delivery_send(order=order, kind=kind)
+    return delivery.delivery_send(order=order, kind=kind, claimant=claimant, redelivered=redelivered)
 
 
 def email_enqueue(*, order_id: int, kind: str) -> None:

@@ -38,13 +38,20 @@ def _span_mark_retry(span: trace.Span, exc: BaseException, *, attempt: int, coun
     )
 
 
+def _redelivered(task) -> bool:
+    """Return whether the broker handed this message out before, for example to a worker child that died."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
 def _attempt_begin(task, order_id: int, max_attempts: int) -> tuple[int, trace.Span, TaskAttempt]:
     attempt = task.request.retries + 1
     span = trace.get_current_span()
     span.set_attribute(names.ORDER_ID, order_id)
     span.set_attribute(names.FULFILLMENT_ATTEMPT, attempt)
     span.set_attribute(names.FULFILLMENT_MAX_ATTEMPTS, max_attempts)
-    record = attempts.attempt_start(task_name=task.name, task_id=task.request.id, attempt=attempt, order_id=order_id)
+    record = attempts.attempt_start(
+        task_name=task.name, task_id=task.request.id, attempt=attempt, order_id=order_id, redelivered=_redelivered(task)
+    )
     return attempt, span, record
 
 
@@ -99,7 +106,9 @@ def send_order_email(self, order_id: int, kind: str) -> None:
     logger.info("Sending %s email for order %s, attempt %s (task %s)", kind, order_id, attempt, self.request.id)
 
     try:
-        services.order_email_send(order_id=order_id, kind=kind)
+        services.order_email_send(
+            order_id=order_id, kind=kind, claimant=self.request.id or "", redelivered=_redelivered(self)
+        )
     except Exception as exc:
         transient = is_transient(exc)
         span.set_attribute(names.FULFILLMENT_TRANSIENT, transient)
