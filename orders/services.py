@@ -107,7 +107,18 @@ def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate:
 
     A card that needs 3-D Secure is left to Stripe.js when the browser runs it.
     Otherwise the payment is cancelled, so no order waits for an authentication step that cannot happen.
+
+    The first attempt's PaymentMethod is stored on the order, and a retry
+    after Stripe did not reply sends it again instead of `payment_method_id`.
+    The request then matches the first one, and Stripe replays the first
+    result for its idempotency key, so the order is never charged twice.
     """
+    if order.payment_method_id:
+        payment_method_id = order.payment_method_id
+    else:
+        Order.objects.filter(pk=order.pk).update(payment_method_id=payment_method_id)
+        order.payment_method_id = payment_method_id
+
     with tracer().start_as_current_span(names.SPAN_PAYMENT_CONFIRM) as span:
         span.set_attribute(names.ORDER_ID, order.pk)
         span.set_attribute(names.ORDER_TOTAL, order.total)

@@ -156,6 +156,9 @@ STRIPE_JS_URL = env_str(
     else f"{STRIPE_API_BASE.rstrip('/')}/js.stripe.com/v3/",
 )
 STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "usd")
+# Seconds for one Stripe request. stripe-python's own default is 80, which
+# would hold a checkout or a worker process for minutes when Stripe stalls.
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 20.0, minimum=0.1)
 
 # Email goes through django-anymail. Amazon SES is the default ESP. Set
 # EMAIL_BACKEND to another anymail backend and pass its settings as

@@ -5,11 +5,13 @@ switches the proxy's mode at any time: forward every byte, refuse
 connections as a stopped server does, reset them, answer HTTP 503, or pass
 the request on and hold the response back, as a slow service does.
 """
+import contextlib
 import enum
 import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 
 from embedded.ports import LOOPBACK, find_free_port
 
@@ -53,6 +55,7 @@ class FaultProxy:
 
     def __init__(self, upstream_url: str) -> None:
         self.upstream = loopback_address(upstream_url)
+        self.upstream_url = upstream_url
         self.port = find_free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.connections_seen = 0
@@ -204,3 +207,13 @@ def _close_quietly(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+@contextlib.contextmanager
+def fault_proxy_running(upstream_url: str) -> Iterator[FaultProxy]:
+    """Run a FaultProxy in front of `upstream_url`, forwarding until the caller switches its mode."""
+    proxy = FaultProxy(upstream_url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

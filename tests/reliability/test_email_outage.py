@@ -16,7 +16,7 @@ from fulfillment.tasks import fulfill_order
 from orders.models import Order
 from tests.conftest import wait_for, worker_on_own_queue_running
 from tests.fulfillment.test_services import paid_order
-from tests.reliability.fault_proxy import FaultProxy, Mode
+from tests.reliability.fault_proxy import FaultProxy, Mode, fault_proxy_running
 from tests.tracing.conftest import EMAIL_TASK, FULFILL_TASK
 from tests.tracing.test_privacy import LogWindow, assert_nothing_leaked, forbidden_values
 
@@ -27,9 +27,8 @@ EMAIL_ATTEMPTS = 3
 
 @pytest.fixture(scope="module")
 def ses_proxy() -> Iterator[FaultProxy]:
-    proxy = FaultProxy(settings.AWS_SES_ENDPOINT_URL).start()
-    yield proxy
-    proxy.stop()
+    with fault_proxy_running(settings.AWS_SES_ENDPOINT_URL) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")
