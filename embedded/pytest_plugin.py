@@ -217,7 +217,8 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
     """Run a Celery worker process that consumes `queue`, against the test database.
 
     `extra_env` changes the worker's environment, for example to point it at
-    an email endpoint that does not answer. The worker is stopped on exit.
+    an email endpoint that does not respond, or at another Redis through
+    REDIS_URL. The worker is stopped on exit.
     """
     from django.conf import settings
     from django.db import connection
@@ -248,7 +249,7 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
     managed = start_process(f"Celery worker {name}", args, log_path=log_file, env=env)
     worker = FulfillmentWorker(process=managed, hostname=hostname, queue=queue)
     try:
-        _wait_until_ready(celery_app, worker)
+        _wait_until_ready(celery_app, worker, broker_url=env["REDIS_URL"])
         yield worker
     finally:
         stop_process(managed, timeout=WORKER_STOP_TIMEOUT)
@@ -277,21 +278,44 @@ def fulfillment_worker(django_db_setup) -> Iterator[FulfillmentWorker]:
         yield worker
 
 
-def _wait_until_ready(celery_app, worker: FulfillmentWorker) -> None:
+@contextlib.contextmanager
+def celery_app_for_broker(celery_app, broker_url: str) -> Iterator:
+    """Yield `celery_app`, or a bare app on `broker_url` when a test pointed a worker at another broker.
+
+    Control commands and send_task() publish through the app's producer
+    pool, which is bound to the app's own broker whatever connection the
+    caller passes.
+    """
+    if broker_url == celery_app.conf.broker_url:
+        yield celery_app
+        return
+    from celery import Celery
+
+    other = Celery("ping", broker=broker_url, set_as_current=False)
+    other.conf.broker_transport_options = celery_app.conf.broker_transport_options
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def _wait_until_ready(celery_app, worker: FulfillmentWorker, *, broker_url: str) -> None:
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
-    while True:
-        exit_code = worker.process.exit_code()
-        if exit_code is not None:
-            raise ServiceError(
-                f"The Celery worker exited with code {exit_code} during startup. "
-                f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path, 40)}"
-            )
-        replies = celery_app.control.ping(destination=[worker.hostname], timeout=1.0)
-        if any(worker.hostname in reply for reply in replies):
-            return
-        if time.monotonic() >= deadline:
-            raise ServiceError(
-                f"The Celery worker {worker.hostname} did not reply to a ping within "
-                f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}. Its last lines:\n"
-                f"{read_log_tail(worker.log_path, 40)}"
-            )
+    # The ping goes through the worker's own broker, which a test may have pointed elsewhere.
+    with celery_app_for_broker(celery_app, broker_url) as ping_app:
+        while True:
+            exit_code = worker.process.exit_code()
+            if exit_code is not None:
+                raise ServiceError(
+                    f"The Celery worker exited with code {exit_code} during startup. "
+                    f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path, 40)}"
+                )
+            replies = ping_app.control.ping(destination=[worker.hostname], timeout=1.0)
+            if any(worker.hostname in reply for reply in replies):
+                return
+            if time.monotonic() >= deadline:
+                raise ServiceError(
+                    f"The Celery worker {worker.hostname} did not reply to a ping within "
+                    f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}. Its last lines:\n"
+                    f"{read_log_tail(worker.log_path, 40)}"
+                )

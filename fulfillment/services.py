@@ -4,7 +4,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from config.telemetry import on_commit_in_current_trace
+from fulfillment.enqueue import task_send_on_commit
 from fulfillment import delivery, stock
 from fulfillment.errors import InsufficientStock
 from fulfillment.faults import REPEAT_STOCK_UPDATE, fault_enabled
@@ -70,10 +70,13 @@ def order_email_send(*, order_id: int, kind: str, claimant: str = "", redelivere
 
 
 def email_enqueue(*, order_id: int, kind: str) -> None:
-    """Send the email task once the current transaction commits, in the current trace."""
+    """Send the email task once the current transaction commits, in the current trace.
+
+    If Redis is down, the delivery row stays pending until the order sweeper sends the task.
+    """
     from fulfillment.tasks import send_order_email
 
-    on_commit_in_current_trace(lambda: send_order_email.delay(order_id, kind))
+    task_send_on_commit(lambda: send_order_email.delay(order_id, kind), task_name=send_order_email.name, order_id=order_id)
 
 
 def email_mark_failed(*, order_id: int, kind: str, exc: BaseException, retrying: bool) -> None:

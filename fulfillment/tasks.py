@@ -1,4 +1,5 @@
 """Celery tasks. Each loads its order again by id and calls one service."""
+import datetime
 import logging
 import random
 
@@ -8,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from config import telemetry_names as names
-from fulfillment import attempts, services
+from fulfillment import attempts, services, sweep
 from fulfillment.errors import is_transient
 from fulfillment.faults import RETRY_WHOLE_TASK, fault_enabled
 from fulfillment.models import TaskAttempt
@@ -132,3 +133,9 @@ def send_order_email(self, order_id: int, kind: str) -> None:
         raise self.retry(exc=exc, countdown=countdown)
 
     attempts.attempt_finish(record, outcome=TaskAttempt.Outcome.SUCCEEDED)
+
+
+@shared_task(name="fulfillment.sweep_orders", ignore_result=True)
+def sweep_orders() -> None:
+    """Run the order sweeper. Celery beat sends this task every ORDER_SWEEP_INTERVAL seconds."""
+    sweep.orders_sweep(delay=datetime.timedelta(seconds=settings.ORDER_SWEEP_DELAY))

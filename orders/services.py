@@ -9,7 +9,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Link
 
 from config import telemetry_names as names
-from config.telemetry import current_traceparent, on_commit_in_current_trace, span_context_from_traceparent, tracer
+from config.telemetry import current_traceparent, span_context_from_traceparent, tracer
+from fulfillment.enqueue import task_send_on_commit
 from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order, OrderLine
@@ -243,7 +244,8 @@ def fulfillment_enqueue(*, order_id: int) -> None:
     The worker loads the order by id, so the message must not reach Redis
     before the row it names is visible to other connections. The callback
     runs in the span that enqueued it, so the task's PRODUCER span and every
-    attempt belong to the caller's trace.
+    attempt belong to the caller's trace. If Redis is down, the failure is
+    logged and the order stays paid until the order sweeper sends the task.
     """
     # The stock each product had when the order was paid travels with the
     # task; only the repeat_stock_update workshop fault reads it.
@@ -251,7 +253,7 @@ def fulfillment_enqueue(*, order_id: int) -> None:
         str(product_id): stock
         for product_id, stock in OrderLine.objects.filter(order_id=order_id).values_list("product_id", "product__stock")
     }
-    on_commit_in_current_trace(lambda: fulfill_order.delay(order_id, stock_seen))
+    task_send_on_commit(lambda: fulfill_order.delay(order_id, stock_seen), task_name=fulfill_order.name, order_id=order_id)
 
 
 def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) -> Order | None:

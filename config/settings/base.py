@@ -139,6 +139,16 @@ if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= FULFILLMENT_RETRY_BA
 # stock step. Attempts include the first send.
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5, minimum=1)
 
+# The order sweeper (fulfillment/sweep.py) sends a task again for work that
+# has waited this many seconds: a paid order no worker fulfilled, an
+# unrefunded out-of-stock order or a pending email. Celery beat runs it
+# every ORDER_SWEEP_INTERVAL seconds, and `manage.py sweep_orders` runs it once.
+ORDER_SWEEP_DELAY = env_float("ORDER_SWEEP_DELAY", 600.0, minimum=0.0)
+ORDER_SWEEP_INTERVAL = env_float("ORDER_SWEEP_INTERVAL", 300.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-orders": {"task": "fulfillment.sweep_orders", "schedule": ORDER_SWEEP_INTERVAL},
+}
+
 # Folder of the test-only pause points (fulfillment/pause_points.py). Empty
 # turns them off, and only config.settings.test sets it.
 FULFILLMENT_PAUSE_DIR = ""
