@@ -213,12 +213,15 @@ def worker_database_url(settings_dict: Mapping, environ: Mapping[str, str] = os.
 
 
 @contextlib.contextmanager
-def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None = None) -> Iterator[FulfillmentWorker]:
+def worker_running(
+    *, name: str, queue: str, extra_env: Mapping[str, str] | None = None, concurrency: int = 2
+) -> Iterator[FulfillmentWorker]:
     """Run a Celery worker process that consumes `queue`, against the test database.
 
     `extra_env` changes the worker's environment, for example to point it at
     an email endpoint that does not respond, or at another Redis through
-    REDIS_URL. The worker is stopped on exit.
+    REDIS_URL. `concurrency` is the number of prefork children. The worker
+    is stopped on exit.
     """
     from django.conf import settings
     from django.db import connection
@@ -239,7 +242,7 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
 
     args = [
         sys.executable, "-m", "celery", "-A", "config", "worker",
-        "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
+        "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
         "--hostname", hostname,
         "--queues", queue,
         # Mingle and gossip would exchange state with unrelated workers on a shared Redis.

@@ -13,11 +13,10 @@ from django.conf import settings
 
 from orders.models import Order
 from orders.views import PAYMENT_NOT_CONFIRMED
-from embedded.ports import find_free_port
-from embedded.stripe import register_webhook
 from tests.conftest import checkout_data
 from tests.orders.test_checkout_flow import order_in_status
 from tests.orders.test_webhook import WEBHOOK_URL
+from tests.reliability.conftest import webhook_register
 from tests.reliability.fault_proxy import FaultProxy, Mode, fault_proxy_running
 from tests.tracing.test_privacy import assert_nothing_leaked, forbidden_values
 
@@ -71,17 +70,6 @@ def assert_awaiting_payment(order: Order) -> None:
     assert order.paid_at is None
 
 
-def webhook_register(proxy: FaultProxy, url: str) -> None:
-    """Point localstripe's test webhook, the one tests/orders/test_webhook.py registers too, at `url`."""
-    register_webhook(proxy.upstream_url, url, secret=settings.STRIPE_WEBHOOK_SECRET, webhook_id="tests")
-
-
-@pytest.fixture
-def no_webhook(stripe_proxy) -> None:
-    """Send localstripe's events to a closed loopback port, so only the customer's retry can settle a payment."""
-    webhook_register(stripe_proxy, f"http://127.0.0.1:{find_free_port()}{WEBHOOK_URL}")
-
-
 def resubmit_until_fulfilled(shopper, data: dict, order: Order, product) -> None:
     response = shopper.post("/checkout/", {**data, "checkout_token": order.checkout_token})
 
@@ -93,7 +81,7 @@ def resubmit_until_fulfilled(shopper, data: dict, order: Order, product) -> None
     assert product.stock == 8
 
 
-def test_stripe_down_then_back(stripe_behind_proxy, no_webhook, shopper, product, receiver, telemetry, info_logs):
+def test_stripe_down_then_back(no_webhook, stripe_behind_proxy, shopper, product, receiver, telemetry, info_logs):
     stripe_behind_proxy.set_mode(Mode.REFUSE)
     data = checkout_data()
 
@@ -112,7 +100,7 @@ def test_stripe_down_then_back(stripe_behind_proxy, no_webhook, shopper, product
     assert_nothing_leaked(receiver, info_logs, forbidden_values(client_secret=""))
 
 
-def test_stripe_slow_charges_once(stripe_behind_proxy, no_webhook, shopper, product, receiver, telemetry, info_logs):
+def test_stripe_slow_charges_once(no_webhook, stripe_behind_proxy, shopper, product, receiver, telemetry, info_logs):
     stripe_behind_proxy.set_mode(Mode.SLOW, response_delay=SLOW_REPLY_SECONDS)
     data = checkout_data()
 
@@ -136,13 +124,13 @@ def test_stripe_slow_charges_once(stripe_behind_proxy, no_webhook, shopper, prod
 
 
 def test_webhook_settles_slow_payment(stripe_behind_proxy, live_server, shopper, product):
-    webhook_register(stripe_behind_proxy, f"{live_server.url}{WEBHOOK_URL}")
+    webhook_register(stripe_behind_proxy.upstream_url, f"{live_server.url}{WEBHOOK_URL}")
     stripe_behind_proxy.set_mode(Mode.SLOW, response_delay=SLOW_REPLY_SECONDS)
     data = checkout_data()
 
     order = checkout_unconfirmed(shopper, data)
 
-    # Stripe charged the card without replying in time, and its payment_intent.succeeded webhook tells the shop.
+    # Stripe charged the card without replying in time, and its payment_intent.succeeded webhook reports the charge.
     order_in_status(order, Order.Status.FULFILLED)
     charged = payment_intents_of(order, stripe_behind_proxy)
     assert [intent.id for intent in charged] == [order.payment_intent_id]
