@@ -115,6 +115,7 @@ def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate:
     result for its idempotency key, so the order is never charged twice.
     """
     if order.payment_method_id:
+        # NOTE: a card the customer changed after Stripe did not reply is ignored.
         payment_method_id = order.payment_method_id
     else:
         Order.objects.filter(pk=order.pk).update(payment_method_id=payment_method_id)
