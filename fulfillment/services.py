@@ -76,7 +76,7 @@ def email_enqueue(*, order_id: int, kind: str) -> None:
     """
     from fulfillment.tasks import send_order_email
 
-    task_send_on_commit(lambda: send_order_email.delay(order_id, kind), task_name=send_order_email.name, order_id=order_id)
+    task_send_on_commit(send_order_email, order_id, kind, order_id=order_id)
 
 
 def email_mark_failed(*, order_id: int, kind: str, exc: BaseException, retrying: bool) -> None:

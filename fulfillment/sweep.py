@@ -57,10 +57,10 @@ def orders_sweep(*, delay: datetime.timedelta) -> SweepResult:
     # A refund is made by the fulfillment task, which finds the order out of stock without one.
     for count_name, order_ids in (("fulfillments", list(paid)), ("refunds", list(unrefunded))):
         for order_id in order_ids:
-            sent = task_send(lambda: fulfill_order.delay(order_id), task_name=fulfill_order.name, order_id=order_id)
+            sent = task_send(fulfill_order, order_id, order_id=order_id)
             counts[count_name if sent else "unsent"] += 1
     for order_id, kind in list(pending_emails):
-        sent = task_send(lambda: send_order_email.delay(order_id, kind), task_name=send_order_email.name, order_id=order_id)
+        sent = task_send(send_order_email, order_id, kind, order_id=order_id)
         counts["emails" if sent else "unsent"] += 1
 
     result = SweepResult(**counts)

@@ -254,7 +254,7 @@ def fulfillment_enqueue(*, order_id: int) -> None:
         str(product_id): stock
         for product_id, stock in OrderLine.objects.filter(order_id=order_id).values_list("product_id", "product__stock")
     }
-    task_send_on_commit(lambda: fulfill_order.delay(order_id, stock_seen), task_name=fulfill_order.name, order_id=order_id)
+    task_send_on_commit(fulfill_order, order_id, stock_seen, order_id=order_id)
 
 
 def payment_succeeded_handle(*, payment_intent_id: str, order_id: str | None) -> Order | None:

@@ -64,7 +64,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
     form = CheckoutForm(request.POST)
     if not form.is_valid():
-        return _checkout_render(request, form, cart, status=400)
+        # A form that retries an unconfirmed payment keeps its token, so its next submission still finds that order.
+        kept_token = earlier.checkout_token if earlier is not None else ""
+        return _checkout_render(request, form, cart, status=400, checkout_token=kept_token)
 
     if earlier is not None:
         # Stripe did not reply to this form's first submission. Paying the

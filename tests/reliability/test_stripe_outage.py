@@ -91,6 +91,9 @@ def test_stripe_down_then_back(no_webhook, stripe_behind_proxy, shopper, product
     assert payment_intents_of(order, stripe_behind_proxy) == []
     product.refresh_from_db()
     assert product.stock == 10
+    mistyped = shopper.post("/checkout/", {**data, "email": "not-an-address", "checkout_token": order.checkout_token})
+    assert mistyped.status_code == 400
+    assert f'name="checkout_token" value="{order.checkout_token}"' in mistyped.content.decode()
 
     stripe_behind_proxy.set_mode(Mode.FORWARD)
     resubmit_until_fulfilled(shopper, data, order, product)
