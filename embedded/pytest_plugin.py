@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kombu import Exchange, Queue
 
 from embedded.otlp_receiver import OTLPReceiver
 from embedded.paths import var_dir
@@ -55,6 +56,9 @@ OTEL_SIGNAL_OVERRIDES = tuple(
     for signal in ("TRACES", "METRICS", "LOGS")
     for setting in ("ENDPOINT", "PROTOCOL")
 )
+
+# Every queue a worker of this run consumed, deleted from a shared Redis at the end.
+_queues_used: set[str] = {TEST_QUEUE}
 
 _services_key = pytest.StashKey[EmbeddedServices]()
 _receiver_key = pytest.StashKey[OTLPReceiver]()
@@ -152,7 +156,7 @@ def telemetry_in_test_process() -> Iterator[None]:
 
 
 def _delete_test_queue() -> None:
-    """Delete the per-run queue and its binding, which would otherwise stay on a shared Redis."""
+    """Delete the run's queues and their bindings, which would otherwise stay on a shared Redis."""
     celery_module = sys.modules.get("config.celery")
     if celery_module is None:
         return
@@ -161,12 +165,14 @@ def _delete_test_queue() -> None:
         with celery_app.connection_for_write() as connection:
             # One attempt only: Celery's default retries would stall the end of the run.
             connection.ensure_connection(max_retries=1)
-            queue = celery_app.amqp.queues[TEST_QUEUE](connection.default_channel)
-            # kombu deletes only the bindings it has seen declared.
-            queue.declare()
-            queue.delete()
+            for name in sorted(_queues_used):
+                # Celery's automatic queues: a direct exchange and a routing key of the queue's name.
+                queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(connection.default_channel)
+                # kombu deletes only the bindings it has seen declared.
+                queue.declare()
+                queue.delete()
     except Exception as error:  # noqa: BLE001 - cleanup must not hide the test results
-        logger.warning("Deleting the test queue %s failed: %s", TEST_QUEUE, error)
+        logger.warning("Deleting the test queues %s failed: %s", ", ".join(sorted(_queues_used)), error)
 
 
 @dataclass
@@ -229,6 +235,7 @@ def worker_running(
     from config.celery import app as celery_app
 
     hostname = f"{name}-{RUN_ID}@{socket.gethostname()}"
+    _queues_used.add(queue)
     # In a test that uses pytest-django's `settings` fixture, settings is an
     # override whose SETTINGS_MODULE is None, so the variable comes first.
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
