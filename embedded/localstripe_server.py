@@ -9,8 +9,9 @@ and starts empty every time.
 With --webhook-url and --webhook-secret it registers the shop's webhook
 endpoint before it listens, so a container needs no second step to do it.
 
-Two changes bring localstripe 1.15.10 closer to Stripe, see
-_decline_charges_like_stripe() and _stripe_js_source().
+Three changes bring localstripe 1.15.10 closer to Stripe, see
+_decline_charges_like_stripe(), _stripe_js_source() and
+idempotency_middleware_create().
 """
 import argparse
 import logging
@@ -169,6 +170,59 @@ async def auth_middleware(request: web.Request, handler):
     return await localstripe_server.auth_middleware(request, handler)
 
 
+def idempotency_middleware_create():
+    """Return a middleware that replays POST responses by Idempotency-Key, as Stripe does.
+
+    localstripe 1.15.10 ignores the header, so a client that retries a
+    request whose response it never got, such as stripe-python after a
+    read timeout, would create a second PaymentIntent and charge twice.
+    Like Stripe, the middleware stores the first response for each key and
+    API key and replays it with `Idempotent-Replayed: true`. A request
+    that reuses a key with other parameters gets 400, and one that arrives
+    while the first is still running gets 409, which stripe-python retries.
+    Stripe keeps keys for 24 hours, and this server keeps them until it
+    stops.
+    """
+    stored: dict[tuple[str, str], tuple[bytes, int, bytes, str]] = {}
+    running: set[tuple[str, str]] = set()
+
+    def idempotency_error(status: int, message: str) -> web.Response:
+        return localstripe_server.json_response(
+            {"error": {"type": "idempotency_error", "message": message}}, status=status
+        )
+
+    @web.middleware
+    async def idempotency_middleware(request: web.Request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+
+        store_key = (request.headers.get("Authorization", ""), key)
+        body = await request.read()
+        if store_key in running:
+            return idempotency_error(409, f"A request with the idempotency key {key!r} is still being processed.")
+        if store_key in stored:
+            first_body, status, response_body, content_type = stored[store_key]
+            if first_body != body:
+                return idempotency_error(
+                    400, f"The idempotency key {key!r} was used before with other parameters. Use a new key."
+                )
+            logger.info("Replayed the response to idempotency key %s", key)
+            return web.Response(
+                status=status, body=response_body, content_type=content_type, headers={"Idempotent-Replayed": "true"}
+            )
+
+        running.add(store_key)
+        try:
+            response = await handler(request)
+        finally:
+            running.discard(store_key)
+        stored[store_key] = (body, response.status, response.body, response.content_type)
+        return response
+
+    return idempotency_middleware
+
+
 def build_app() -> web.Application:
     """Build an aiohttp application with localstripe's routes and this module's changes.
 
@@ -183,7 +237,9 @@ def build_app() -> web.Application:
     async def serve_stripe_js(request: web.Request) -> web.Response:
         return web.Response(text=stripe_js, content_type="application/javascript")
 
-    app = web.Application(middlewares=[localstripe_server.error_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[localstripe_server.error_middleware, auth_middleware, idempotency_middleware_create()]
+    )
     app.on_response_prepare.append(localstripe_server.add_cors_headers)
     for route in localstripe_server.app.router.routes():
         path = route.resource.canonical

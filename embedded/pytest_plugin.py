@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kombu import Exchange, Queue
 
 from embedded.otlp_receiver import OTLPReceiver
 from embedded.paths import var_dir
@@ -55,6 +56,9 @@ OTEL_SIGNAL_OVERRIDES = tuple(
     for signal in ("TRACES", "METRICS", "LOGS")
     for setting in ("ENDPOINT", "PROTOCOL")
 )
+
+# Every queue a worker of this run consumed, deleted from a shared Redis at the end.
+_queues_used: set[str] = {TEST_QUEUE}
 
 _services_key = pytest.StashKey[EmbeddedServices]()
 _receiver_key = pytest.StashKey[OTLPReceiver]()
@@ -163,7 +167,7 @@ def telemetry_in_test_process() -> Iterator[None]:
 
 
 def _delete_test_queue() -> None:
-    """Delete the per-run queue and its binding, which would otherwise stay on a shared Redis."""
+    """Delete the run's queues and their bindings, which would otherwise stay on a shared Redis."""
     celery_module = sys.modules.get("config.celery")
     if celery_module is None:
         return
@@ -172,12 +176,14 @@ def _delete_test_queue() -> None:
         with celery_app.connection_for_write() as connection:
             # One attempt only: Celery's default retries would stall the end of the run.
             connection.ensure_connection(max_retries=1)
-            queue = celery_app.amqp.queues[TEST_QUEUE](connection.default_channel)
-            # kombu deletes only the bindings it has seen declared.
-            queue.declare()
-            queue.delete()
+            for name in sorted(_queues_used):
+                # Celery's automatic queues: a direct exchange and a routing key of the queue's name.
+                queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(connection.default_channel)
+                # kombu deletes only the bindings it has seen declared.
+                queue.declare()
+                queue.delete()
     except Exception as error:  # noqa: BLE001 - cleanup must not hide the test results
-        logger.warning("Deleting the test queue %s failed: %s", TEST_QUEUE, error)
+        logger.warning("Deleting the test queues %s failed: %s", ", ".join(sorted(_queues_used)), error)
 
 
 @dataclass
@@ -224,11 +230,15 @@ def worker_database_url(settings_dict: Mapping, environ: Mapping[str, str] = os.
 
 
 @contextlib.contextmanager
-def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None = None) -> Iterator[FulfillmentWorker]:
+def worker_running(
+    *, name: str, queue: str, extra_env: Mapping[str, str] | None = None, concurrency: int = 2
+) -> Iterator[FulfillmentWorker]:
     """Run a Celery worker process that consumes `queue`, against the test database.
 
     `extra_env` changes the worker's environment, for example to point it at
-    an email endpoint that does not answer. The worker is stopped on exit.
+    an email endpoint that does not respond, or at another Redis through
+    REDIS_URL. `concurrency` is the number of prefork children. The worker
+    is stopped on exit.
     """
     from django.conf import settings
     from django.db import connection
@@ -236,6 +246,7 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
     from config.celery import app as celery_app
 
     hostname = f"{name}-{RUN_ID}@{socket.gethostname()}"
+    _queues_used.add(queue)
     # In a test that uses pytest-django's `settings` fixture, settings is an
     # override whose SETTINGS_MODULE is None, so the variable comes first.
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
@@ -249,7 +260,7 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
 
     args = [
         sys.executable, "-m", "celery", "-A", "config", "worker",
-        "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
+        "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
         "--hostname", hostname,
         "--queues", queue,
         # Mingle and gossip would exchange state with unrelated workers on a shared Redis.
@@ -259,7 +270,7 @@ def worker_running(*, name: str, queue: str, extra_env: Mapping[str, str] | None
     managed = start_process(f"Celery worker {name}", args, log_path=log_file, env=env)
     worker = FulfillmentWorker(process=managed, hostname=hostname, queue=queue)
     try:
-        _wait_until_ready(celery_app, worker)
+        _wait_until_ready(celery_app, worker, broker_url=env["REDIS_URL"])
         yield worker
     finally:
         stop_process(managed, timeout=WORKER_STOP_TIMEOUT)
@@ -288,21 +299,44 @@ def fulfillment_worker(django_db_setup) -> Iterator[FulfillmentWorker]:
         yield worker
 
 
-def _wait_until_ready(celery_app, worker: FulfillmentWorker) -> None:
+@contextlib.contextmanager
+def celery_app_for_broker(celery_app, broker_url: str) -> Iterator:
+    """Yield `celery_app`, or a bare app on `broker_url` when a test pointed a worker at another broker.
+
+    Control commands and send_task() publish through the app's producer
+    pool, which is bound to the app's own broker whatever connection the
+    caller passes.
+    """
+    if broker_url == celery_app.conf.broker_url:
+        yield celery_app
+        return
+    from celery import Celery
+
+    other = Celery("ping", broker=broker_url, set_as_current=False)
+    other.conf.broker_transport_options = celery_app.conf.broker_transport_options
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def _wait_until_ready(celery_app, worker: FulfillmentWorker, *, broker_url: str) -> None:
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
-    while True:
-        exit_code = worker.process.exit_code()
-        if exit_code is not None:
-            raise ServiceError(
-                f"The Celery worker exited with code {exit_code} during startup. "
-                f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path, 40)}"
-            )
-        replies = celery_app.control.ping(destination=[worker.hostname], timeout=1.0)
-        if any(worker.hostname in reply for reply in replies):
-            return
-        if time.monotonic() >= deadline:
-            raise ServiceError(
-                f"The Celery worker {worker.hostname} did not reply to a ping within "
-                f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}. Its last lines:\n"
-                f"{read_log_tail(worker.log_path, 40)}"
-            )
+    # The ping goes through the worker's own broker, which a test may have pointed elsewhere.
+    with celery_app_for_broker(celery_app, broker_url) as ping_app:
+        while True:
+            exit_code = worker.process.exit_code()
+            if exit_code is not None:
+                raise ServiceError(
+                    f"The Celery worker exited with code {exit_code} during startup. "
+                    f"See {worker.log_path}. Its last lines:\n{read_log_tail(worker.log_path, 40)}"
+                )
+            replies = ping_app.control.ping(destination=[worker.hostname], timeout=1.0)
+            if any(worker.hostname in reply for reply in replies):
+                return
+            if time.monotonic() >= deadline:
+                raise ServiceError(
+                    f"The Celery worker {worker.hostname} did not reply to a ping within "
+                    f"{WORKER_READY_TIMEOUT:.0f} s. See {worker.log_path}. Its last lines:\n"
+                    f"{read_log_tail(worker.log_path, 40)}"
+                )

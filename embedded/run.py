@@ -117,10 +117,13 @@ def ensure_admin(env: Mapping[str, str]) -> str:
 
 
 def start_worker(env: Mapping[str, str]) -> ManagedProcess:
-    """Start the Celery worker and wait until it reports ready in its log."""
+    """Start the Celery worker, with Celery beat inside it for the order sweeper, and wait until it is ready."""
     args = [
         sys.executable, "-m", "celery", "-A", "config", "worker",
         "--loglevel=INFO", "--concurrency=2",
+        # One worker runs here, so it can also run beat. A deployment with
+        # several workers runs `celery -A config beat` once, on its own.
+        "--beat", "--schedule", str(var_dir(env) / "celerybeat-schedule"),
     ]
     worker = start_process("Celery worker", args, log_path=log_path("worker", env), env=env)
     try:

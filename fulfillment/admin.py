@@ -101,11 +101,13 @@ class FailureFilter(admin.SimpleListFilter):
     parameter_name = "failures"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Failed or retried"), ("final", "Failed for good")]
+        return [("yes", "Failed, retried or lost"), ("final", "Failed for good")]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(outcome__in=[TaskAttempt.Outcome.FAILED, TaskAttempt.Outcome.RETRYING])
+            return queryset.filter(
+                outcome__in=[TaskAttempt.Outcome.FAILED, TaskAttempt.Outcome.RETRYING, TaskAttempt.Outcome.LOST]
+            )
         if self.value() == "final":
             return queryset.filter(outcome=TaskAttempt.Outcome.FAILED)
         return queryset

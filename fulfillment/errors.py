@@ -2,7 +2,7 @@
 import socket
 
 from anymail.exceptions import AnymailAPIError, AnymailRequestsAPIError
-from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError, HTTPClientError
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -61,7 +61,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, AnymailAPIError) and exc.__cause__ is not None:
         candidates.append(exc.__cause__)
     for candidate in candidates:
-        if isinstance(candidate, BotocoreConnectionError):
+        # HTTPClientError covers a connection the ESP reset or closed mid-request
+        # and a read timeout, which botocore does not class as ConnectionError.
+        if isinstance(candidate, (BotocoreConnectionError, HTTPClientError)):
             return True
         status = _status_code(candidate)
         if status is not None and (status == 429 or status >= 500):

@@ -53,6 +53,8 @@ class EmailDelivery(models.Model):
     html_body = models.TextField(blank=True)
     error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Id of the task that claimed the row for sending. A redelivery of that task may take the claim over.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -90,6 +92,9 @@ class TaskAttempt(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         RETRYING = "retrying", "Failed, retry scheduled"
         FAILED = "failed", "Failed"
+        # The worker child died mid-attempt, for example killed by the OOM
+        # killer, and the broker redelivered the task.
+        LOST = "lost", "Lost with its worker, redelivered"
 
     order = models.ForeignKey(
         "orders.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts"

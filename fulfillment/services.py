@@ -4,11 +4,12 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from config.telemetry import on_commit_in_current_trace
+from fulfillment.enqueue import task_send_on_commit
 from fulfillment import delivery, stock
 from fulfillment.errors import InsufficientStock
 from fulfillment.faults import REPEAT_STOCK_UPDATE, fault_enabled
 from fulfillment.models import EmailDelivery
+from fulfillment.pause_points import STOCK_COMMITTED, pause_point
 from orders import payments
 from orders.models import Order
 
@@ -48,6 +49,7 @@ def order_fulfill(*, order_id: int, stock_seen: dict[str, int] | None = None, se
             stock.stock_reserve(order=order)
     except InsufficientStock as exc:
         return order_mark_out_of_stock(order=order, exc=exc)
+    pause_point(STOCK_COMMITTED)
 
     if send_email_inline:
         delivery.delivery_send(order=order, kind=EmailDelivery.Kind.ORDER_CONFIRMATION)
@@ -55,20 +57,26 @@ def order_fulfill(*, order_id: int, stock_seen: dict[str, int] | None = None, se
     return order_mark_fulfilled(order=order, enqueue_email=True)
 
 
-def order_email_send(*, order_id: int, kind: str) -> EmailDelivery | None:
-    """Send one email about the order. Raise the ESP's error so the task can decide on a retry."""
+def order_email_send(*, order_id: int, kind: str, claimant: str = "", redelivered: bool = False) -> EmailDelivery | None:
+    """Send one email about the order. Raise the ESP's error so the task can decide on a retry.
+
+    `claimant` and `redelivered` describe the sending task (see delivery.delivery_send).
+    """
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         logger.warning("Order %s does not exist; its %s email is dropped", order_id, kind)
         return None
-    return delivery.delivery_send(order=order, kind=kind)
+    return delivery.delivery_send(order=order, kind=kind, claimant=claimant, redelivered=redelivered)
 
 
 def email_enqueue(*, order_id: int, kind: str) -> None:
-    """Send the email task once the current transaction commits, in the current trace."""
+    """Send the email task once the current transaction commits, in the current trace.
+
+    If Redis is down, the delivery row stays pending until the order sweeper sends the task.
+    """
     from fulfillment.tasks import send_order_email
 
-    on_commit_in_current_trace(lambda: send_order_email.delay(order_id, kind))
+    task_send_on_commit(send_order_email, order_id, kind, order_id=order_id)
 
 
 def email_mark_failed(*, order_id: int, kind: str, exc: BaseException, retrying: bool) -> None:

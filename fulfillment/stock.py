@@ -8,6 +8,7 @@ from config import telemetry_names as names
 from config.telemetry import tracer
 from fulfillment.errors import ConditionalUpdateFailed, InsufficientStock
 from fulfillment.models import StockReservation
+from fulfillment.pause_points import STOCK_UNCOMMITTED, pause_point
 from orders.models import Order, OrderLine
 from shop.models import Product
 
@@ -62,7 +63,9 @@ def stock_reserve(*, order: Order) -> int:
         with transaction.atomic():
             # Product ids in ascending order, so two orders that share
             # products take row locks in the same order and cannot deadlock.
-            return sum(stock_reserve_line(line=line) for line in lines)
+            reserved = sum(stock_reserve_line(line=line) for line in lines)
+            pause_point(STOCK_UNCOMMITTED)
+            return reserved
     except IntegrityError:
         # Another worker reserved this order at the same moment; its
         # transaction won and ours rolled back, stock included.

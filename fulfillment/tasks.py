@@ -1,4 +1,5 @@
 """Celery tasks. Each loads its order again by id and calls one service."""
+import datetime
 import logging
 import random
 
@@ -8,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from config import telemetry_names as names
-from fulfillment import attempts, services
+from fulfillment import attempts, services, sweep
 from fulfillment.errors import is_transient
 from fulfillment.faults import RETRY_WHOLE_TASK, fault_enabled
 from fulfillment.models import TaskAttempt
@@ -38,13 +39,20 @@ def _span_mark_retry(span: trace.Span, exc: BaseException, *, attempt: int, coun
     )
 
 
+def _redelivered(task) -> bool:
+    """Return whether the broker handed this message out before, for example to a worker child that died."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
 def _attempt_begin(task, order_id: int, max_attempts: int) -> tuple[int, trace.Span, TaskAttempt]:
     attempt = task.request.retries + 1
     span = trace.get_current_span()
     span.set_attribute(names.ORDER_ID, order_id)
     span.set_attribute(names.FULFILLMENT_ATTEMPT, attempt)
     span.set_attribute(names.FULFILLMENT_MAX_ATTEMPTS, max_attempts)
-    record = attempts.attempt_start(task_name=task.name, task_id=task.request.id, attempt=attempt, order_id=order_id)
+    record = attempts.attempt_start(
+        task_name=task.name, task_id=task.request.id, attempt=attempt, order_id=order_id, redelivered=_redelivered(task)
+    )
     return attempt, span, record
 
 
@@ -99,7 +107,9 @@ def send_order_email(self, order_id: int, kind: str) -> None:
     logger.info("Sending %s email for order %s, attempt %s (task %s)", kind, order_id, attempt, self.request.id)
 
     try:
-        services.order_email_send(order_id=order_id, kind=kind)
+        services.order_email_send(
+            order_id=order_id, kind=kind, claimant=self.request.id or "", redelivered=_redelivered(self)
+        )
     except Exception as exc:
         transient = is_transient(exc)
         span.set_attribute(names.FULFILLMENT_TRANSIENT, transient)
@@ -123,3 +133,9 @@ def send_order_email(self, order_id: int, kind: str) -> None:
         raise self.retry(exc=exc, countdown=countdown)
 
     attempts.attempt_finish(record, outcome=TaskAttempt.Outcome.SUCCEEDED)
+
+
+@shared_task(name="fulfillment.sweep_orders", ignore_result=True)
+def sweep_orders() -> None:
+    """Run the order sweeper. Celery beat sends this task every ORDER_SWEEP_INTERVAL seconds."""
+    sweep.orders_sweep(delay=datetime.timedelta(seconds=settings.ORDER_SWEEP_DELAY))

@@ -68,11 +68,35 @@ class TaskAttemptInline(admin.TabularInline):
         return trace_link(attempt)
 
 
+class NotifiedFilter(admin.SimpleListFilter):
+    """Orders by the state of the emails that tell the customer how the order ended."""
+
+    title = "customer notified"
+    parameter_name = "notified"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("no", "No, an email failed"),
+            ("waiting", "Not yet, an email is on its way"),
+            ("yes", "Yes"),
+        ]
+
+    def queryset(self, request, queryset):
+        statuses = {
+            "no": [EmailDelivery.Status.FAILED],
+            "waiting": [EmailDelivery.Status.PENDING, EmailDelivery.Status.SENDING, EmailDelivery.Status.RETRYING],
+            "yes": [EmailDelivery.Status.SENT],
+        }.get(self.value())
+        if statuses is None:
+            return queryset
+        return queryset.filter(emails__status__in=statuses).distinct()
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["confirmation_id", "status", "total_display", "email", "created_at", "paid_at", "fulfilled_at"]
     search_help_text = "Search by confirmation ID, email or trace id."
-    list_filter = ["status", "created_at"]
+    list_filter = ["status", NotifiedFilter, "created_at"]
     search_fields = ["confirmation_id", "email", "=trace_id"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline, StockReservationInline, EmailDeliveryInline, TaskAttemptInline]

@@ -60,6 +60,10 @@ class Order(models.Model):
     # instead of creating and charging another one.
     checkout_token = models.CharField(max_length=64, blank=True, default="", editable=False)
     payment_intent_id = models.CharField(max_length=255, blank=True, default="")
+    # The Stripe PaymentMethod of the first payment attempt. A retry after
+    # Stripe did not reply sends it again, so that the idempotency key meets
+    # the same parameters and Stripe replays the first result.
+    payment_method_id = models.CharField(max_length=255, blank=True, default="", editable=False)
     payment_error = models.CharField(
         max_length=500, blank=True, default="", help_text="What the customer was told about a failed payment."
     )

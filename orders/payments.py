@@ -36,17 +36,16 @@ class PaymentServiceError(Exception):
     """Stripe could not be reached or rejected the request for a reason that is not the card's."""
 
 
-# Seconds for one Stripe request. stripe-python's own default is 80, which
-# would hold a checkout or a worker process for minutes when Stripe stalls.
-STRIPE_TIMEOUT_SECONDS = 20
-
-
 def stripe_client() -> stripe.StripeClient:
+    # stripe-python retries timeouts, connection errors, 409 and 5xx replies.
+    # Every POST the shop makes carries an idempotency key, so a retry of a
+    # request that did reach Stripe returns the first result instead of
+    # acting twice.
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=2,
-        http_client=stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS),
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
     )
 
 

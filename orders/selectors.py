@@ -66,6 +66,11 @@ def order_get_by_checkout_token(*, checkout_token: str) -> Order | None:
     return Order.objects.filter(checkout_token=checkout_token).first() if checkout_token else None
 
 
+def order_payment_retryable(*, order: Order) -> bool:
+    """Return whether the order's payment may be tried again: Stripe never replied with a PaymentIntent for it."""
+    return order.status == Order.Status.AWAITING_PAYMENT and not order.payment_intent_id
+
+
 def _customer_email(order: Order) -> EmailDelivery | None:
     """Return the email about how the order ended, if fulfillment got that far."""
     kind = EmailDelivery.Kind.OUT_OF_STOCK if order.status == Order.Status.OUT_OF_STOCK else EmailDelivery.Kind.ORDER_CONFIRMATION

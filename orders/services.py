@@ -10,7 +10,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Link
 
 from config import telemetry_names as names
-from config.telemetry import current_traceparent, on_commit_in_current_trace, span_context_from_traceparent, tracer
+from config.telemetry import current_traceparent, span_context_from_traceparent, tracer
+from fulfillment.enqueue import task_send_on_commit
 from fulfillment.tasks import fulfill_order
 from orders import payments
 from orders.models import Order, OrderLine
@@ -111,7 +112,19 @@ def order_pay(*, order: Order, payment_method_id: str, browser_can_authenticate:
 
     A card that needs 3-D Secure is left to Stripe.js when the browser runs it.
     Otherwise the payment is cancelled, so no order waits for an authentication step that cannot happen.
+
+    The first attempt's PaymentMethod is stored on the order, and a retry
+    after Stripe did not reply sends it again instead of `payment_method_id`.
+    The request then matches the first one, and Stripe replays the first
+    result for its idempotency key, so the order is never charged twice.
     """
+    if order.payment_method_id:
+        # NOTE: a card the customer changed after Stripe did not reply is ignored.
+        payment_method_id = order.payment_method_id
+    else:
+        Order.objects.filter(pk=order.pk).update(payment_method_id=payment_method_id)
+        order.payment_method_id = payment_method_id
+
     with tracer().start_as_current_span(names.SPAN_PAYMENT_CONFIRM) as span:
         span.set_attribute(names.ORDER_ID, order.pk)
         span.set_attribute(names.ORDER_TOTAL, order.total)
@@ -236,7 +249,8 @@ def fulfillment_enqueue(*, order_id: int) -> None:
     The worker loads the order by id, so the message must not reach Redis
     before the row it names is visible to other connections. The callback
     runs in the span that enqueued it, so the task's PRODUCER span and every
-    attempt belong to the caller's trace.
+    attempt belong to the caller's trace. If Redis is down, the failure is
+    logged and the order stays paid until the order sweeper sends the task.
     """
     # The stock each product had when the order was paid travels with the
     # task; only the repeat_stock_update workshop fault reads it.
@@ -244,7 +258,7 @@ def fulfillment_enqueue(*, order_id: int) -> None:
         str(product_id): stock
         for product_id, stock in OrderLine.objects.filter(order_id=order_id).values_list("product_id", "product__stock")
     }
-    on_commit_in_current_trace(lambda: fulfill_order.delay(order_id, stock_seen))
+    task_send_on_commit(fulfill_order, order_id, stock_seen, order_id=order_id)
 
 
 def webhook_event_handle(*, event: WebhookEvent) -> None:

@@ -20,17 +20,24 @@ from shop.cart import Cart, CartError
 logger = logging.getLogger(__name__)
 
 PAYMENT_UNAVAILABLE = "The payment service is not answering right now, and you were not charged. Try again in a minute."
+PAYMENT_NOT_CONFIRMED = (
+    "The payment service did not reply, so your payment is not confirmed yet. "
+    "Submit the form again in a minute to retry. You will not be charged twice."
+)
 
 
-def _checkout_render(request: HttpRequest, form: CheckoutForm, cart: Cart, *, status: int = 200) -> HttpResponse:
+def _checkout_render(
+    request: HttpRequest, form: CheckoutForm, cart: Cart, *, status: int = 200, checkout_token: str = ""
+) -> HttpResponse:
     context = {
         "form": form,
         "cart_lines": cart.lines(),
         "cart": cart,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         "stripe_js_url": settings.STRIPE_JS_URL,
-        # A new token on every render, so a retry after a decline is a new order.
-        "checkout_token": secrets.token_urlsafe(24),
+        # A new token on every render, so a retry after a decline is a new
+        # order, unless the caller keeps the token of an unconfirmed payment.
+        "checkout_token": checkout_token or secrets.token_urlsafe(24),
     }
     return render(request, "orders/checkout.html", context, status=status)
 
@@ -39,11 +46,10 @@ def _checkout_render(request: HttpRequest, form: CheckoutForm, cart: Cart, *, st
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request.session)
     token = checkout_token_submitted(request.POST) if request.method == "POST" else ""
-    if token:
-        # The form was submitted before, perhaps from the browser's back button.
-        earlier = selectors.order_get_by_checkout_token(checkout_token=token)
-        if earlier is not None:
-            return redirect("orders:detail", confirmation_id=earlier.confirmation_id)
+    # The form was submitted before, perhaps from the browser's back button.
+    earlier = selectors.order_get_by_checkout_token(checkout_token=token)
+    if earlier is not None and not selectors.order_payment_retryable(order=earlier):
+        return redirect("orders:detail", confirmation_id=earlier.confirmation_id)
     if cart.is_empty:
         messages.info(request, "Your cart is empty. Add an item before checking out.")
         return redirect("shop:cart")
@@ -58,17 +64,29 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
     form = CheckoutForm(request.POST)
     if not form.is_valid():
-        return _checkout_render(request, form, cart, status=400)
+        # A form that retries an unconfirmed payment keeps its token, so its next submission still finds that order.
+        kept_token = earlier.checkout_token if earlier is not None else ""
+        return _checkout_render(request, form, cart, status=400, checkout_token=kept_token)
 
-    lines = [services.CheckoutLine(product=line.product, quantity=line.quantity) for line in cart.lines()]
-    try:
-        order = services.order_create(lines=lines, customer=form.cleaned_data, checkout_token=token)
-    except services.DuplicateCheckout as duplicate:
-        logger.info("Checkout form submitted again for order %s; showing that order", duplicate.order.pk)
-        return redirect("orders:detail", confirmation_id=duplicate.order.confirmation_id)
-    except services.CheckoutError as exc:
-        form.add_error(None, str(exc))
-        return _checkout_render(request, form, cart, status=409)
+    if earlier is not None:
+        # Stripe did not reply to this form's first submission. Paying the
+        # same order again reuses its idempotency key, so a charge that did
+        # go through is found instead of made twice.
+        logger.info("Checkout form submitted again for order %s, whose payment is not confirmed", earlier.pk)
+        order = earlier
+    else:
+        lines = [services.CheckoutLine(product=line.product, quantity=line.quantity) for line in cart.lines()]
+        # A client that sent no token, such as a script, gets one for the
+        # form that a failed payment renders again.
+        token = token or secrets.token_urlsafe(24)
+        try:
+            order = services.order_create(lines=lines, customer=form.cleaned_data, checkout_token=token)
+        except services.DuplicateCheckout as duplicate:
+            logger.info("Checkout form submitted again for order %s; showing that order", duplicate.order.pk)
+            return redirect("orders:detail", confirmation_id=duplicate.order.confirmation_id)
+        except services.CheckoutError as exc:
+            form.add_error(None, str(exc))
+            return _checkout_render(request, form, cart, status=409)
 
     try:
         result = services.order_pay(
@@ -76,11 +94,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
             payment_method_id=form.cleaned_data["payment_method"],
             browser_can_authenticate=form.cleaned_data["stripe_js"],
         )
-    except PaymentServiceError:
-        logger.exception("Payment for order %s could not be completed", order.pk)
-        services.order_mark_payment_failed(order_id=order.pk, message=PAYMENT_UNAVAILABLE)
-        form.add_error(None, PAYMENT_UNAVAILABLE)
-        return _checkout_render(request, form, cart, status=503)
+    except PaymentServiceError as exc:
+        # The order stays awaiting payment: Stripe may have charged the card
+        # without replying, and its webhook or the customer's retry settles it.
+        logger.warning("Payment for order %s is not confirmed: %s", order.pk, exc)
+        form.add_error(None, PAYMENT_NOT_CONFIRMED)
+        return _checkout_render(request, form, cart, status=503, checkout_token=order.checkout_token)
 
     if result.outcome is PaymentOutcome.DECLINED:
         form.add_error(None, f"{result.message} Your cart is still here. Try another card.")

@@ -60,18 +60,25 @@ EMAIL_ATTEMPTS = 3
 
 
 @contextlib.contextmanager
+def worker_on_own_queue_running(name: str, extra_env: dict[str, str]) -> Iterator[FulfillmentWorker]:
+    """Run a worker with `extra_env` that consumes a queue of its own, which the session's worker never reads."""
+    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-{name}"
+    # The email task, which the worker enqueues itself, goes to this queue too.
+    extra_env = {**extra_env, "CELERY_TASK_DEFAULT_QUEUE": queue}
+    with worker_running(name=name, queue=queue, extra_env=extra_env) as worker:
+        yield worker
+
+
+@contextlib.contextmanager
 def worker_without_email_running(name: str) -> Iterator[FulfillmentWorker]:
     """Run a worker on its own queue whose SES endpoint is a closed loopback port, so every send fails to connect."""
-    queue = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-{name}"
     extra_env = {
         "AWS_SES_ENDPOINT_URL": f"http://127.0.0.1:{find_free_port()}",
         # Otherwise botocore retries the connection itself before the task gets the error.
         "AWS_MAX_ATTEMPTS": "1",
         "EMAIL_MAX_ATTEMPTS": str(EMAIL_ATTEMPTS),
-        # The email task, which the worker enqueues itself, goes to this queue too.
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
-    with worker_running(name=name, queue=queue, extra_env=extra_env) as worker:
+    with worker_on_own_queue_running(name, extra_env) as worker:
         yield worker
 
 

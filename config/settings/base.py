@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
@@ -105,7 +106,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task whose worker died unacknowledged is redelivered after this many
     # seconds. It must exceed the longest retry countdown, or Redis would
-    # hand a scheduled retry to a second worker.
+    # hand a scheduled retry to a second worker (checked below).
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
 }
 # One queue name per deployment, so that two shops (or a test run) sharing a
@@ -125,10 +126,33 @@ FULFILLMENT_MAX_ATTEMPTS = env_int("FULFILLMENT_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds. Retry n waits a random time up to BACKOFF * 2**n, capped at MAX.
 FULFILLMENT_RETRY_BACKOFF = env_float("FULFILLMENT_RETRY_BACKOFF", 2.0, minimum=0.0)
 FULFILLMENT_RETRY_BACKOFF_MAX = env_float("FULFILLMENT_RETRY_BACKOFF_MAX", 60.0, minimum=0.0)
+# A worker keeps a retry unacknowledged until its countdown ends. If the
+# countdown were longer than the visibility timeout, Redis would hand the same
+# message to another worker meanwhile and the retry would run twice.
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= FULFILLMENT_RETRY_BACKOFF_MAX:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT is {CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']} s, not above "
+        f"FULFILLMENT_RETRY_BACKOFF_MAX of {FULFILLMENT_RETRY_BACKOFF_MAX:g} s, the longest retry countdown. "
+        "Raise CELERY_VISIBILITY_TIMEOUT or lower FULFILLMENT_RETRY_BACKOFF_MAX."
+    )
 
 # The email task has its own retry policy, so a slow ESP never delays the
 # stock step. Attempts include the first send.
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5, minimum=1)
+
+# The order sweeper (fulfillment/sweep.py) sends a task again for work that
+# has waited this many seconds: a paid order no worker fulfilled, an
+# unrefunded out-of-stock order or a pending email. Celery beat runs it
+# every ORDER_SWEEP_INTERVAL seconds, and `manage.py sweep_orders` runs it once.
+ORDER_SWEEP_DELAY = env_float("ORDER_SWEEP_DELAY", 600.0, minimum=0.0)
+ORDER_SWEEP_INTERVAL = env_float("ORDER_SWEEP_INTERVAL", 300.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-orders": {"task": "fulfillment.sweep_orders", "schedule": ORDER_SWEEP_INTERVAL},
+}
+
+# Folder of the test-only pause points (fulfillment/pause_points.py). Empty
+# turns them off, and only config.settings.test sets it.
+FULFILLMENT_PAUSE_DIR = ""
 
 # Stripe. STRIPE_API_BASE points the stripe library at localstripe when the
 # real API is not used; Stripe.js is then served by localstripe too.
@@ -143,6 +167,9 @@ STRIPE_JS_URL = env_str(
     else f"{STRIPE_API_BASE.rstrip('/')}/js.stripe.com/v3/",
 )
 STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "usd")
+# Seconds for one Stripe request. stripe-python's own default is 80, which
+# would hold a checkout or a worker process for minutes when Stripe stalls.
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 20.0, minimum=0.1)
 
 # Email goes through django-anymail. Amazon SES is the default ESP. Set
 # EMAIL_BACKEND to another anymail backend and pass its settings as

@@ -3,7 +3,7 @@ import socket
 
 import pytest
 from anymail.exceptions import AnymailAPIError
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from django.db import IntegrityError, OperationalError
 
 from fulfillment.errors import ConditionalUpdateFailed, InsufficientStock, is_transient
@@ -12,6 +12,11 @@ from fulfillment.tasks import retry_countdown
 
 def ses_error(code: str, status: int) -> AnymailAPIError:
     cause = ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "SendEmail")
+    return anymail_error_from(cause)
+
+
+def anymail_error_from(cause: Exception) -> AnymailAPIError:
+    """Return the AnymailAPIError that anymail raises for a botocore error."""
     try:
         raise AnymailAPIError(str(cause)) from cause
     except AnymailAPIError as exc:
@@ -28,6 +33,8 @@ def ses_error(code: str, status: int) -> AnymailAPIError:
         (ses_error("Throttling", 400), True),
         (ses_error("ServiceUnavailable", 503), True),
         (ses_error("TooManyRequestsException", 429), True),
+        (anymail_error_from(ConnectionClosedError(endpoint_url="http://127.0.0.1:1")), True),
+        (anymail_error_from(ReadTimeoutError(endpoint_url="http://127.0.0.1:1")), True),
         (ses_error("MessageRejected", 400), False),
         (ses_error("MailFromDomainNotVerifiedException", 400), False),
         (IntegrityError("constraint failed"), False),

@@ -200,9 +200,11 @@ class TestFaultsInWorker:
 
         order = place_order(client, product)
 
+        # The delivery row records the rejection a moment before the task records its attempt.
         wait_for(
-            lambda: EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.FAILED).exists(),
-            message="the rejected email",
+            lambda: EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.FAILED).exists()
+            and TaskAttempt.objects.filter(order=order, outcome=TaskAttempt.Outcome.FAILED).exists(),
+            message="the rejected email and its failed attempt",
         )
         order.refresh_from_db()
         assert order.status == Order.Status.FULFILLED
