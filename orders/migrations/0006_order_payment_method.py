@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0004_checkout_token_and_refund'),
+        ('orders', '0005_longer_confirmation_ids'),
     ]
 
     operations = [
