@@ -26,7 +26,7 @@ from embedded.processes import start_process, stop_process
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILES = [ROOT / "config" / "settings" / "base.py", ROOT / "config" / "settings" / "production.py"]
 
-SHOP_PROCESSES = ("web", "worker")
+SHOP_PROCESSES = ("web", "worker", "beat")
 STAND_INS = ("localstripe", "ses")
 SERVICES_NEEDED = {*SHOP_PROCESSES, *STAND_INS, "postgres", "redis", "jaeger"}
 JAEGER_IMAGE = "jaegertracing/jaeger:2.14.1"
@@ -39,6 +39,7 @@ PUBLISHED_PORTS = {
     "localstripe": {8420},
     "ses": {8430},
     "worker": set(),
+    "beat": set(),
     "postgres": set(),
     "redis": set(),
 }
@@ -168,15 +169,25 @@ def test_built_services_share_one_image(services):
     assert len({services[name]["image"] for name in built}) == 1
 
 
-def test_web_and_worker_share_one_base(services):
-    web, worker = services["web"], services["worker"]
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_shop_processes_share_one_base(services, name):
+    web, other = services["web"], services[name]
 
-    assert set(web) - PER_PROCESS_KEYS == set(worker) - PER_PROCESS_KEYS
+    assert set(web) - PER_PROCESS_KEYS == set(other) - PER_PROCESS_KEYS
     for key in set(web) - PER_PROCESS_KEYS - {"environment"}:
-        assert web[key] == worker[key], f"web and worker differ in {key}"
+        assert web[key] == other[key], f"web and {name} differ in {key}"
     web_environment = {**web["environment"], "OTEL_SERVICE_NAME": None}
-    worker_environment = {**worker["environment"], "OTEL_SERVICE_NAME": None}
-    assert web_environment == worker_environment
+    other_environment = {**other["environment"], "OTEL_SERVICE_NAME": None}
+    assert web_environment == other_environment
+
+
+def test_beat_sends_the_sweeper_once(services):
+    beat = services["beat"]
+
+    assert command_lines(beat["command"])[0][:4] == ["celery", "-A", "config", "beat"]
+    # A second beat would send every sweep twice.
+    assert beat.get("deploy", {}).get("replicas", 1) == 1
+    assert "ports" not in beat
 
 
 # Environment of the shop processes
@@ -212,7 +223,9 @@ def test_shop_process_reaches_services_by_name(services, name):
     assert environment["STRIPE_JS_URL"] == "http://localhost:8420/js.stripe.com/v3/"
 
 
-@pytest.mark.parametrize(("name", "service_name"), [("web", "shop-web"), ("worker", "shop-worker")])
+@pytest.mark.parametrize(
+    ("name", "service_name"), [("web", "shop-web"), ("worker", "shop-worker"), ("beat", "shop-beat")]
+)
 def test_shop_process_exports_traces_to_jaeger(services, name, service_name):
     environment = services[name]["environment"]
 
