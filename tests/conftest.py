@@ -145,6 +145,27 @@ def stored_rows() -> dict:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def stray_database_sessions_ended(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """End the database sessions that the run left open, so that PostgreSQL can drop the test database.
+
+    The browser test's live server answers Chromium's kept-alive connection
+    in a thread that keeps its database connection after the test. Session
+    fixtures set up after this one, such as the Celery worker, are torn down
+    before it, so only such leftovers remain here.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def configured_email_backend(settings):
     """Send through the configured ESP (the embedded SES), not the in-memory outbox Django's test setup installs."""
