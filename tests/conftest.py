@@ -149,7 +149,7 @@ def stored_rows() -> dict:
 def stray_database_sessions_ended(django_db_setup, django_db_blocker) -> Iterator[None]:
     """End the database sessions that the run left open, so that PostgreSQL can drop the test database.
 
-    The browser test's live server answers Chromium's kept-alive connection
+    The browser test's live server serves Chromium's kept-alive connection
     in a thread that keeps its database connection after the test. Session
     fixtures set up after this one, such as the Celery worker, are torn down
     before it, so only such leftovers remain here.
