@@ -13,6 +13,7 @@ OTEL_SDK_DISABLED to turn everything off.
 import logging
 import os
 import re
+import secrets
 import socket
 import threading
 import urllib.parse
@@ -25,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider, sampling
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -132,6 +134,31 @@ class QuietExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self._exporter.force_flush(timeout_millis)
+
+
+class SystemRandomIdGenerator(IdGenerator):
+    """Draw trace and span ids from the operating system's random source.
+
+    The SDK's default generator draws from the `random` module's global
+    state. Code that seeds that state, as Hypothesis does for every example
+    it runs, would make a process repeat trace ids, and the local trace
+    store keeps only the first span of each id.
+    """
+
+    def generate_span_id(self) -> int:
+        span_id = secrets.randbits(64)
+        while span_id == trace.INVALID_SPAN_ID:
+            span_id = secrets.randbits(64)
+        return span_id
+
+    def generate_trace_id(self) -> int:
+        trace_id = secrets.randbits(128)
+        while trace_id == trace.INVALID_TRACE_ID:
+            trace_id = secrets.randbits(128)
+        return trace_id
+
+    def is_trace_id_random(self) -> bool:
+        return True
 
 
 class BrokerPollingFilter(Sampler):
@@ -287,6 +314,7 @@ def telemetry_setup(*, service_name: str) -> TracerProvider | None:
         endpoint = _traces_endpoint()
         provider = TracerProvider(
             resource=_resource(service_name),
+            id_generator=SystemRandomIdGenerator(),
             sampler=BrokerPollingFilter(sampling._get_from_env_or_default()),
         )
         provider.add_span_processor(

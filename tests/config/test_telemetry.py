@@ -1,4 +1,5 @@
 import logging
+import random
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -241,3 +242,15 @@ def test_trace_store_setting_rejects_unknown(monkeypatch):
 
     with pytest.raises(ImproperlyConfigured, match="TRACE_STORE is 'sometimes', which is not a valid choice. Use one of: auto, on, off."):
         env_choice("TRACE_STORE", "auto", choices=("auto", "on", "off"))
+
+
+def test_trace_ids_ignore_seeded_random():
+    tracer = telemetry.telemetry_setup(service_name="shop-web").get_tracer("tests")
+
+    trace_ids = []
+    for _ in range(2):
+        random.seed(7)
+        with tracer.start_as_current_span("probe") as span:
+            trace_ids.append(span.get_span_context().trace_id)
+
+    assert trace_ids[0] != trace_ids[1]
