@@ -186,9 +186,11 @@ class TestFaultsInWorker:
 
         order = place_order(client, product)
 
+        # The delivery row is marked sent a moment before the task records its attempt.
         wait_for(
-            lambda: EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.SENT).exists(),
-            message="the confirmation email",
+            lambda: EmailDelivery.objects.filter(order=order, status=EmailDelivery.Status.SENT).exists()
+            and not TaskAttempt.objects.filter(order=order, outcome=TaskAttempt.Outcome.RUNNING).exists(),
+            message="the confirmation email and its finished attempt",
         )
         order.refresh_from_db()
         assert order.status == Order.Status.FULFILLED
