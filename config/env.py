@@ -1,4 +1,5 @@
 """Read typed settings from the process environment."""
+import math
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -60,6 +61,10 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
         raise ImproperlyConfigured(
             f"The environment variable {name} is {value!r}, which is not a number."
         ) from None
+    if not math.isfinite(number):
+        raise ImproperlyConfigured(
+            f"The environment variable {name} is {value!r}, which is not a finite number."
+        )
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(
             f"The environment variable {name} is {number}, below its minimum of {minimum}."

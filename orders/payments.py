@@ -194,6 +194,9 @@ def webhook_event_construct(*, payload: bytes, signature: str) -> WebhookEvent:
         event = json.loads(text)
     except ValueError:
         raise WebhookPayloadError("The webhook payload is not valid JSON.") from None
+    except RecursionError:
+        # json.loads recurses once per nesting level; a Stripe event is a few levels deep.
+        raise WebhookPayloadError("The webhook payload is not a Stripe event: its JSON is nested too deeply.") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise WebhookPayloadError("The webhook payload is not a Stripe event: it has no type string.")
     if event["type"] != "payment_intent.succeeded":

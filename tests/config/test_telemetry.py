@@ -254,3 +254,13 @@ def test_trace_ids_ignore_seeded_random():
             trace_ids.append(span.get_span_context().trace_id)
 
     assert trace_ids[0] != trace_ids[1]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_float_setting_must_be_finite(monkeypatch, value):
+    from config.env import env_float
+
+    monkeypatch.setenv("ORDER_SWEEP_DELAY", value)
+
+    with pytest.raises(ImproperlyConfigured, match="which is not a finite number"):
+        env_float("ORDER_SWEEP_DELAY", 600.0, minimum=0)

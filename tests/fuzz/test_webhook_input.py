@@ -82,6 +82,17 @@ def test_signed_malformed_json_is_400(order, body):
     assert stored_rows() == before
 
 
+@pytest.mark.parametrize("depth", [100, 5_000, 100_000])
+def test_signed_deeply_nested_json_is_400(order, depth):
+    body = ('{"a":' * depth + "1" + "}" * depth).encode()
+    before = stored_rows()
+
+    response = post(body, HTTP_STRIPE_SIGNATURE=stripe_signature(body))
+
+    assert response.status_code == 400
+    assert stored_rows() == before
+
+
 @given(document=strategies.json_documents)
 def test_signed_json_of_any_shape_is_never_500(order, document):
     body = json.dumps(document).encode()

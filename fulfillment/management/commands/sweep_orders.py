@@ -1,10 +1,13 @@
 """`manage.py sweep_orders`: send again the tasks of orders that have waited too long, for cron or a timer."""
 import datetime
+import math
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from fulfillment.sweep import orders_sweep
+
+MAX_DELAY_SECONDS = 365 * 24 * 3600
 
 
 class Command(BaseCommand):
@@ -24,8 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, delay: float | None, **options) -> None:
         seconds = settings.ORDER_SWEEP_DELAY if delay is None else delay
-        if seconds < 0:
-            raise CommandError(f"--delay is {seconds:g}, but it must be 0 or more seconds.")
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_DELAY_SECONDS:
+            raise CommandError(
+                f"--delay is {seconds:g}, but it must be a number of seconds from 0 to {MAX_DELAY_SECONDS} (one year)."
+            )
 
         result = orders_sweep(delay=datetime.timedelta(seconds=seconds))
 
