@@ -16,7 +16,11 @@ from config.telemetry_names import CLIENT_ATTRIBUTES_DROPPED
 # An address, also as it appears URL-encoded in a logged query string (%40).
 # The local part leaves out "&", "/", "=" and "?", which RFC 5322 allows but
 # which mostly mark query-string boundaries in the text this scans.
-EMAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%'*+^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An IPv4 address after the "@" is the host of a URL with credentials, such
+# as redis://:***@127.0.0.1:6379, not a mailbox, so it is left alone.
+EMAIL_ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%'*+^_`{|}~-]+(?:@|%40)(?!\d{1,3}(?:\.\d{1,3}){3}\b)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 REDACTED = "[email redacted]"
 
 

@@ -77,3 +77,11 @@ def test_client_address_and_browser_are_dropped():
     assert "net.peer.ip" not in exported.attributes
     assert "http.user_agent" not in exported.attributes
     assert exported.attributes["http.method"] == "GET"
+
+
+def test_url_credentials_host_kept():
+    from config.redaction import redact_text
+
+    text = "Cannot connect to redis://:**@127.0.0.1:8822/0: Connection refused. Customer ada@example.org."
+
+    assert redact_text(text) == "Cannot connect to redis://:**@127.0.0.1:8822/0: Connection refused. Customer [email redacted]."
