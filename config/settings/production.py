@@ -3,9 +3,20 @@
 `manage.py check --deploy` reports no warnings with these defaults and a
 strong DJANGO_SECRET_KEY. The shop must then be served over HTTPS only.
 """
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env_bool, env_int, env_str
 from config.settings.base import *  # noqa: F403
-from config.settings.base import ANYMAIL, EMAIL_BACKEND, MIDDLEWARE
+from config.settings.base import ANYMAIL, EMAIL_BACKEND, MIDDLEWARE, SECRET_KEY
+
+# The key that config/settings/local.py fills in is public, so sessions and
+# signed values would be forgeable with it.
+LOCAL_SECRET_KEY = "local-development-only-not-secret"
+if SECRET_KEY == LOCAL_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is the public key of local development. Set it to a long random value, "
+        "for example from: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 # WhiteNoise serves the collected static files from gunicorn; under
 # runserver, Django's staticfiles app serves them instead.

@@ -83,6 +83,13 @@ def test_missing_variable_stops_start(monkeypatch, variable):
     assert str(raised.value) == f"The environment variable {variable} is missing. Set it before starting the shop."
 
 
+def test_local_secret_key_stops_start(monkeypatch):
+    environment = {**production_environment(), "DJANGO_SECRET_KEY": "local-development-only-not-secret"}
+
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is the public key of local development"):
+        load_production_settings(monkeypatch, environment)
+
+
 @pytest.mark.parametrize("variable", SECRETS)
 def test_secret_has_no_default(variable):
     assert variable in required_settings()
