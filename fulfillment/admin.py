@@ -39,6 +39,11 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
         # The action needs change permission on the list; the rows stay read-only.
         return obj is None and super().has_change_permission(request, obj)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A delivery row is the record of what the customer was sent, and its
+        # claim is what keeps a resend from sending twice.
+        return False
+
     @admin.display(description="HTML body")
     def html_preview(self, delivery: EmailDelivery) -> str:
         # A sandboxed frame renders the email as the customer's mail client would, with

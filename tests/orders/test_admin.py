@@ -72,3 +72,15 @@ def test_email_delivery_is_readable(admin_client, order):
     assert response.status_code == 200
     assert "Thank you" in html
     assert "<iframe sandbox" in html
+
+
+@pytest.mark.django_db
+def test_email_delivery_cannot_be_deleted(admin_client, order):
+    delivery = order.emails.get()
+
+    listing = admin_client.get("/admin/fulfillment/emaildelivery/")
+    delete = admin_client.post(f"/admin/fulfillment/emaildelivery/{delivery.pk}/delete/", {"post": "yes"})
+
+    assert 'value="delete_selected"' not in listing.content.decode()
+    assert delete.status_code == 403
+    assert delivery.__class__.objects.filter(pk=delivery.pk).exists()
