@@ -32,7 +32,7 @@ from embedded.processes import (
     start_process,
     stop_process,
 )
-from embedded.services import EmbeddedServices
+from embedded.services import LOCALSTRIPE_PORT, REDIS_PORT, SES_PORT, EmbeddedServices
 
 logger = logging.getLogger("embedded.run")
 
@@ -195,6 +195,22 @@ def _trace_store_row(env: Mapping[str, str]) -> str:
     return f"{_relative(Path(path))}, and spans also go to {endpoint or 'http://localhost:4318 if a collector listens'}"
 
 
+def _commands_row(env: Mapping[str, str]) -> str:
+    """Return how to run a management command against this shop, with the addresses that differ from the defaults.
+
+    config/settings/local.py assumes the embedded services on their default
+    ports, so a command in another shell needs the moved ones named.
+    """
+    moved = [
+        f"{variable}={env[variable]}"
+        for port, variable in ((REDIS_PORT, "REDIS_URL"), (LOCALSTRIPE_PORT, "STRIPE_API_BASE"), (SES_PORT, "AWS_SES_ENDPOINT_URL"))
+        if env.get(port.variable) and env.get(variable)
+    ]
+    if env.get("SHOP_VAR_DIR"):
+        moved.insert(0, f"SHOP_VAR_DIR={env['SHOP_VAR_DIR']}")
+    return " ".join([*moved, ".venv/bin/python manage.py <command>"])
+
+
 def describe(
     services: EmbeddedServices,
     env: Mapping[str, str],
@@ -236,6 +252,7 @@ def describe(
     rows.append(("Worker", f"celery -A config worker, pid {worker.pid}, log {_relative(worker.log_path)}"))
     rows.append(("Web server", f"{web_server}, pid {web.pid}, log {_relative(web.log_path)}"))
     rows.append(("Trace store", _trace_store_row(env)))
+    rows.append(("Commands", _commands_row(env)))
 
     width = max(len(label) for label, _ in rows)
     lines = ["", "The shop is running. Press Ctrl-C to stop it and every service below.", ""]

@@ -451,7 +451,8 @@ def _trace_incomplete(tree: SpanTree) -> list[Finding]:
             details=tuple(f"parent missing: {span_label(span)}" for span in orphans),
             hint=(
                 "Spans reach the store or Jaeger a few seconds after the work ends, so diagnose again shortly. "
-                "If the trace is old, the local store may have pruned it (TRACE_STORE_MAX_MB)."
+                "A span that never ended, such as a task send that failed, is never exported, and an old trace "
+                "may have been pruned from the local store (TRACE_STORE_MAX_MB)."
             ),
             facts={"missing_parent_span_ids": missing_parents, "orphan_count": len(orphans)},
         )
