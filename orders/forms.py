@@ -25,6 +25,20 @@ CHECKOUT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 POSTAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,18}[A-Za-z0-9]$")
 
 
+# Line breaks, tabs and other control characters (Unicode category Cc), and the
+# bidirectional embedding, override and isolate characters, which can make a
+# name or an address read differently on a label than it was typed.
+LAYOUT_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def validate_single_line(value: str) -> None:
+    if LAYOUT_CHARACTERS.search(value):
+        raise forms.ValidationError(
+            "Enter this on one line, without tabs, control characters or text-direction marks.",
+            code="layout_characters",
+        )
+
+
 class CheckoutTokenField(forms.Field):
     """Optional hidden token of one rendering of the checkout page.
 
@@ -54,10 +68,12 @@ class CheckoutForm(forms.Form):
         max_length=254,
         error_messages={"invalid": "Enter an email address like name@example.com."},
     )
-    full_name = forms.CharField(label="Full name", max_length=200, min_length=2)
-    address_line1 = forms.CharField(label="Address", max_length=200)
-    address_line2 = forms.CharField(label="Apartment, suite, etc.", max_length=200, required=False)
-    city = forms.CharField(max_length=100)
+    full_name = forms.CharField(label="Full name", max_length=200, min_length=2, validators=[validate_single_line])
+    address_line1 = forms.CharField(label="Address", max_length=200, validators=[validate_single_line])
+    address_line2 = forms.CharField(
+        label="Apartment, suite, etc.", max_length=200, required=False, validators=[validate_single_line]
+    )
+    city = forms.CharField(max_length=100, validators=[validate_single_line])
     postal_code = forms.CharField(label="Postal code", max_length=20)
     country = forms.ChoiceField(choices=[("", "Choose a country")] + SHIPPING_COUNTRIES)
 

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 
 MAX_LENGTHS = {"email": 254, "full_name": 200, "address_line1": 200, "address_line2": 200, "city": 100, "postal_code": 20}
 # Django's message for a NUL character, which no keyboard can type.
+LAYOUT_MESSAGE = "Enter this on one line, without tabs, control characters or text-direction marks."
 NULL_CHARACTERS = "Null characters are not allowed."
 REQUIRED_FIELDS = ["email", "full_name", "address_line1", "city", "postal_code", "country", "payment_method"]
 
@@ -207,7 +208,30 @@ def test_form_keeps_valid_unicode_exactly(full_name, address_line1, address_line
                     NULL_CHARACTERS,
                     "Enter your full name as it should appear on the parcel.",
                     "Ensure this value has at least 2 characters (it has 1).",
+                    LAYOUT_MESSAGE,
                 }, error
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("full_name", "Eve\nBcc: someone@example.net"),
+        ("address_line1", "1 Main\r\nSt"),
+        ("address_line2", "Flat\t2"),
+        ("city", "\u202eLondon"),
+        ("full_name", "Ada \u2066Lovelace\u2069"),
+    ],
+)
+def test_layout_characters_are_400_at_field(product, stripe_calls, field, value):
+    client = shopper_with_cart(product)
+    before = stored_rows()
+
+    response = post_checkout(client, checkout_data(**{field: value}))
+
+    assert response.status_code == 400
+    assert field_errors(response, field) == [LAYOUT_MESSAGE]
+    assert stored_rows() == before
+    assert stripe_calls == []
 
 
 @hypothesis_settings(max_examples=4)
