@@ -320,7 +320,7 @@ def _tasks_retried(tree: SpanTree) -> list[Finding]:
             Finding(
                 kind=TASK_RETRIED,
                 severity=ERROR if final == "FAILURE" else WARNING,
-                title=f"Task {name} ran {len(attempts)} times{order}: {', '.join(outcomes)}",
+                title=f"Task {name} ran {len(attempts)} times{order} (task {message_id[:8]}): {', '.join(outcomes)}",
                 span_ids=tuple(span.span_id for span in attempts),
                 details=tuple(f"attempt: {span_label(span)}" for span in attempts),
                 hint=hint,
