@@ -137,8 +137,10 @@ if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= FULFILLMENT_RETRY_BA
     )
 
 # The email task has its own retry policy, so a slow ESP never delays the
-# stock step. Attempts include the first send.
-EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 5, minimum=1)
+# stock step. Attempts include the first send. With the default backoff, ten
+# attempts wait at most about 5 minutes in all (2 + 4 + ... + 60 s, capped),
+# so a short ESP outage ends in a sent email rather than a staff resend.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 10, minimum=1)
 
 # The order sweeper (fulfillment/sweep.py) sends a task again for work that
 # has waited this many seconds: a paid order no worker fulfilled, an
