@@ -3,7 +3,10 @@ import errno
 import socket
 import time
 
-from embedded.processes import ManagedProcess, ServiceError, read_log_tail
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from embedded.processes import ManagedProcess, ServiceError, read_log_tail, start_process, stop_process
 
 LOOPBACK = "127.0.0.1"
 
@@ -70,3 +73,32 @@ def wait_for_port(
                 f"See {managed.log_path}. Its last lines:\n{read_log_tail(managed.log_path)}"
             )
         time.sleep(0.1)
+
+
+def start_listening_process(
+    name: str,
+    args: Sequence[str],
+    *,
+    port: int,
+    url: str,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    ready: Callable[[ManagedProcess], None] | None = None,
+) -> ManagedProcess:
+    """Start a server and return it once 127.0.0.1:`port` accepts connections and `ready` returned.
+
+    A server that never listens, or whose `ready` check raises, is stopped
+    before the error propagates, so a failed start leaves nothing running.
+    """
+    managed = start_process(name, args, log_path=log_path, env=env)
+    managed.url = url
+    try:
+        wait_for_port(port, managed=managed, timeout=timeout)
+        if ready is not None:
+            ready(managed)
+    except BaseException:
+        stop_process(managed)
+        raise
+    return managed
+

@@ -4,8 +4,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from embedded.paths import log_path, var_dir
-from embedded.ports import LOOPBACK, wait_for_port
-from embedded.processes import ManagedProcess, ServiceError, start_process, stop_process
+from embedded.ports import LOOPBACK, start_listening_process
+from embedded.processes import ManagedProcess, ServiceError
 
 
 def redis_executable() -> str:
@@ -44,15 +44,15 @@ def redis_start(
         "--appendonly", "no",
         "--dir", str(data_dir),
     ]
-    managed = start_process("Redis", args, log_path=log_file or log_path("redis", environ))
-    managed.url = f"redis://{LOOPBACK}:{port}/0"
-    try:
-        wait_for_port(port, managed=managed, timeout=timeout)
-        _check_ping(managed)
-    except BaseException:
-        stop_process(managed)
-        raise
-    return managed
+    return start_listening_process(
+        "Redis",
+        args,
+        port=port,
+        url=f"redis://{LOOPBACK}:{port}/0",
+        log_path=log_file or log_path("redis", environ),
+        timeout=timeout,
+        ready=_check_ping,
+    )
 
 
 def _check_ping(managed: ManagedProcess) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from config.telemetry import endpoint_configured, trace_store_wanted
 from embedded import stripe
 from embedded.paths import PROJECT_DIR, log_path, var_dir
-from embedded.ports import LOOPBACK, ensure_port_free, wait_for_port
+from embedded.ports import LOOPBACK, ensure_port_free, start_listening_process
 from embedded.processes import (
     ManagedProcess,
     ServiceError,
@@ -159,14 +159,15 @@ def start_web_server(name: str, port: int, env: Mapping[str, str]) -> ManagedPro
         args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", address]
     else:
         args = [sys.executable, "manage.py", "runserver", address]
-    web = start_process(f"web server ({name})", args, log_path=log_path("web", env), env=env)
-    web.url = f"http://{address}/"
-    try:
-        wait_for_port(port, managed=web, timeout=WEB_READY_TIMEOUT)
-    except BaseException:
-        stop_process(web)
-        raise
-    return web
+    return start_listening_process(
+        f"web server ({name})",
+        args,
+        port=port,
+        url=f"http://{address}/",
+        log_path=log_path("web", env),
+        env=env,
+        timeout=WEB_READY_TIMEOUT,
+    )
 
 
 def redact_url(url: str) -> str:

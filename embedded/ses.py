@@ -13,8 +13,8 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from embedded.paths import log_path
-from embedded.ports import LOOPBACK, wait_for_port
-from embedded.processes import ManagedProcess, ServiceError, start_process, stop_process
+from embedded.ports import LOOPBACK, start_listening_process
+from embedded.processes import ManagedProcess, ServiceError
 
 DEFAULT_SENDER = "orders@shop.example.com"
 REGION = "us-east-1"
@@ -47,21 +47,26 @@ def ses_start(
     # moto's server sends nothing outside this machine, but it imports boto3
     # too, so keep it away from the instance metadata service as well.
     child_env["AWS_EC2_METADATA_DISABLED"] = "true"
-    log_file = log_file or log_path("ses", environ)
-    managed = start_process("SES (moto)", args, log_path=log_file, env=child_env)
-    managed.url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_for_port(port, managed=managed, timeout=timeout)
-        if verify_sender:
-            address = sender or environ.get("DEFAULT_FROM_EMAIL") or DEFAULT_SENDER
-            try:
-                verify_email_identity(managed.url, address)
-            except ServiceError as error:
-                raise ServiceError(f"{error} See {managed.log_path}.") from error
-    except BaseException:
-        stop_process(managed)
-        raise
-    return managed
+
+    def sender_verified(managed: ManagedProcess) -> None:
+        if not verify_sender:
+            return
+        address = sender or environ.get("DEFAULT_FROM_EMAIL") or DEFAULT_SENDER
+        try:
+            verify_email_identity(managed.url, address)
+        except ServiceError as error:
+            raise ServiceError(f"{error} See {managed.log_path}.") from error
+
+    return start_listening_process(
+        "SES (moto)",
+        args,
+        port=port,
+        url=f"http://{LOOPBACK}:{port}",
+        log_path=log_file or log_path("ses", environ),
+        env=child_env,
+        timeout=timeout,
+        ready=sender_verified,
+    )
 
 
 def ses_client(endpoint_url: str, service: str = "ses"):

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from embedded.paths import log_path
-from embedded.ports import LOOPBACK, wait_for_port
-from embedded.processes import ManagedProcess, ServiceError, start_process, stop_process
+from embedded.ports import LOOPBACK, start_listening_process
+from embedded.processes import ManagedProcess, ServiceError
 
 # localstripe accepts any key of the right prefix, so these are placeholders
 # rather than secrets. config.settings.local uses the same values.
@@ -33,15 +33,14 @@ def localstripe_start(
     `log_file`, by default var/log/localstripe.log.
     """
     args = [sys.executable, "-m", "embedded.localstripe_server", "--port", str(port)]
-    log_file = log_file or log_path("localstripe", environ)
-    managed = start_process("localstripe", args, log_path=log_file)
-    managed.url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_for_port(port, managed=managed, timeout=timeout)
-    except BaseException:
-        stop_process(managed)
-        raise
-    return managed
+    return start_listening_process(
+        "localstripe",
+        args,
+        port=port,
+        url=f"http://{LOOPBACK}:{port}",
+        log_path=log_file or log_path("localstripe", environ),
+        timeout=timeout,
+    )
 
 
 def register_webhook(

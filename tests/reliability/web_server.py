@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import requests
 
-from embedded.ports import LOOPBACK, find_free_port, wait_for_port
-from embedded.processes import ManagedProcess, start_process, stop_process
+from embedded.ports import LOOPBACK, find_free_port, start_listening_process
+from embedded.processes import ManagedProcess, stop_process
 from embedded.pytest_plugin import log_dir_for_tests, worker_database_url
 from shop.models import Product
 from tests.conftest import CUSTOMER
@@ -48,10 +48,17 @@ def web_server_running(
         "--workers", str(workers), "--threads", str(threads),
         "--timeout", "120",
     ]
-    managed = start_process(f"web server {name}", args, log_path=log_dir_for_tests() / f"{name}.log", env=env)
+    managed = start_listening_process(
+        f"web server {name}",
+        args,
+        port=port,
+        url=f"http://{LOOPBACK}:{port}",
+        log_path=log_dir_for_tests() / f"{name}.log",
+        env=env,
+        timeout=WEB_READY_TIMEOUT,
+    )
     try:
-        wait_for_port(port, managed=managed, timeout=WEB_READY_TIMEOUT)
-        yield WebServer(process=managed, url=f"http://{LOOPBACK}:{port}")
+        yield WebServer(process=managed, url=managed.url)
     finally:
         stop_process(managed)
 
