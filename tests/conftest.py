@@ -82,6 +82,17 @@ def worker_without_email_running(name: str) -> Iterator[FulfillmentWorker]:
         yield worker
 
 
+def order_pay_at_stripe(order, payment_method_id: str = "pm_card_visa") -> payments.PaymentResult:
+    """Confirm a PaymentIntent for the order at the embedded Stripe, as the checkout does, and return the result."""
+    return payments.payment_intent_confirm(
+        amount=order.total,
+        currency=order.currency,
+        payment_method_id=payment_method_id,
+        order_id=order.pk,
+        confirmation_id=order.confirmation_id,
+    )
+
+
 def three_d_secure_payment_method() -> str:
     """Create a PaymentMethod for Stripe's test card that always requires 3-D Secure."""
     method = payments.stripe_client().v1.payment_methods.create(

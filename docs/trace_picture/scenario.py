@@ -18,8 +18,6 @@ and the status endpoint after the last attempt. Both tell the customer that
 the order is confirmed, which is the confirm_before_fulfillment fault.
 """
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from embedded.otlp_receiver import OTLPReceiver
 from fulfillment.faults import FAULTS, faults_set
 from orders.models import Order
 from shop.models import Product
+from tests.conftest import wait_for
 from traces.spans import SpanRecord, span_to_dict
 
 OUTPUT = Path(__file__).with_name("workshop-trace.json")
@@ -63,18 +62,6 @@ RELATED_DESCRIPTIONS = {
 # Exception events keep their type and message. The stack trace is left out
 # because it contains this machine's file paths and adds nothing to the picture.
 OMITTED_EVENT_ATTRIBUTES = ("exception.stacktrace",)
-
-
-def wait_for(condition: Callable[[], object], *, timeout: float, message: str) -> object:
-    """Poll `condition` every 0.1 s and return its first truthy value, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout} s waiting for {message}.")
-        time.sleep(0.1)
 
 
 def trace_id_of(response) -> str:

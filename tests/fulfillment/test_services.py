@@ -8,7 +8,7 @@ from fulfillment.models import EmailDelivery, StockReservation
 from orders import payments
 from orders import services as order_services
 from orders.models import Order
-from tests.conftest import CUSTOMER
+from tests.conftest import CUSTOMER, order_pay_at_stripe
 
 
 def paid_order(product, quantity: int = 1) -> Order:
@@ -16,13 +16,7 @@ def paid_order(product, quantity: int = 1) -> Order:
     order = order_services.order_create(
         lines=[order_services.CheckoutLine(product=product, quantity=quantity)], customer=CUSTOMER
     )
-    result = payments.payment_intent_confirm(
-        amount=order.total,
-        currency=order.currency,
-        payment_method_id="pm_card_visa",
-        order_id=order.pk,
-        confirmation_id=order.confirmation_id,
-    )
+    result = order_pay_at_stripe(order)
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID, payment_intent_id=result.payment_intent_id)
     order.refresh_from_db()
     return order

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from orders import services
 from orders.models import CONFIRMATION_ID_ALPHABET, Order
 from tests.conftest import CUSTOMER, stored_rows
-from tests.fuzz import strategies
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ from orders.models import Order
 from tests.conftest import (
     CUSTOMER,
     checkout_data,
+    order_pay_at_stripe,
     three_d_secure_authenticate,
     three_d_secure_payment_method,
     wait_for,
@@ -208,13 +209,7 @@ def test_two_customers_race_for_last_units(product_factory):
         for _ in range(2)
     ]
     for order in orders:
-        result = payments.payment_intent_confirm(
-            amount=order.total,
-            currency=order.currency,
-            payment_method_id="pm_card_visa",
-            order_id=order.pk,
-            confirmation_id=order.confirmation_id,
-        )
+        result = order_pay_at_stripe(order)
         Order.objects.filter(pk=order.pk).update(payment_intent_id=result.payment_intent_id)
         services.order_mark_paid(order_id=order.pk)
 

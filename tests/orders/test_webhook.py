@@ -8,7 +8,7 @@ from django.conf import settings
 from fulfillment.models import StockReservation
 from orders import payments, services
 from orders.models import Order
-from tests.conftest import CUSTOMER, payment_succeeded_event, stripe_signature, wait_for
+from tests.conftest import CUSTOMER, order_pay_at_stripe, payment_succeeded_event, stripe_signature, wait_for
 
 WEBHOOK_URL = "/stripe/webhook/"
 
@@ -100,13 +100,7 @@ def test_stripe_webhook_fulfills_when_browser_never_returns(live_server, product
     order = awaiting_order(product, quantity=2)
 
     # The browser pays and then disappears, so the shop gets no result from it.
-    result = payments.payment_intent_confirm(
-        amount=order.total,
-        currency=order.currency,
-        payment_method_id="pm_card_visa",
-        order_id=order.pk,
-        confirmation_id=order.confirmation_id,
-    )
+    result = order_pay_at_stripe(order)
     assert result.outcome is payments.PaymentOutcome.SUCCEEDED
 
     wait_for(lambda: Order.objects.get(pk=order.pk).status == Order.Status.FULFILLED, message="fulfillment")

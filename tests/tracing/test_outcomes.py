@@ -6,9 +6,16 @@ from django.conf import settings
 
 from embedded.pytest_plugin import worker_running
 from fulfillment.tasks import fulfill_order
-from orders import payments, services
+from orders import services
 from orders.models import Order
-from tests.conftest import CUSTOMER, checkout_data, payment_succeeded_event, stripe_signature, wait_for
+from tests.conftest import (
+    CUSTOMER,
+    checkout_data,
+    order_pay_at_stripe,
+    payment_succeeded_event,
+    stripe_signature,
+    wait_for,
+)
 from tests.tracing.conftest import CHECKOUT_SERVER_SPAN, SPAN_WAIT_TIMEOUT, consumer_span
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,13 +42,7 @@ def test_declined_card_is_not_a_server_error(shopper, receiver, telemetry, names
 
 def test_out_of_stock_span_not_error(product, receiver, telemetry, names, fulfillment_worker):
     order = services.order_create(lines=[services.CheckoutLine(product=product, quantity=2)], customer=CUSTOMER)
-    result = payments.payment_intent_confirm(
-        amount=order.total,
-        currency=order.currency,
-        payment_method_id="pm_card_visa",
-        order_id=order.pk,
-        confirmation_id=order.confirmation_id,
-    )
+    result = order_pay_at_stripe(order)
     Order.objects.filter(pk=order.pk).update(payment_intent_id=result.payment_intent_id)
     product.stock = 1
     product.save()
