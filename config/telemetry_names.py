@@ -44,8 +44,8 @@ EMAIL_ESP = "email.esp"
 EMAIL_MESSAGE_ID = "email.message_id"
 EMAIL_RECIPIENT_DOMAIN = "email.recipient_domain"
 
-# What the order page or the status endpoint told the customer, set on the
-# request's SERVER span: an Order.Status value, as the page shows it.
+# The status that the order page or the status endpoint showed the customer,
+# as an Order.Status value, set on the request's SERVER span.
 ORDER_STATUS_SHOWN = "order.status_shown"
 
 # Fulfillment task attributes

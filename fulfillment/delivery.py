@@ -43,7 +43,7 @@ def delivery_send(*, order: Order, kind: str, claimant: str = "", redelivered: b
     claim_in_force = Q(status=EmailDelivery.Status.SENDING, claimed_at__gt=now - EMAIL_CLAIM_TIMEOUT)
     if claimant and redelivered:
         # NOTE: a child killed after the ESP accepted the message, but before
-        # the row says SENT, makes this takeover send a second copy.
+        # the row is marked SENT, makes this takeover send a second copy.
         claim_in_force &= ~Q(claimed_by=claimant)
     claimable = EmailDelivery.objects.filter(pk=delivery.pk).exclude(status=EmailDelivery.Status.SENT).exclude(claim_in_force)
     if not claimable.update(status=EmailDelivery.Status.SENDING, claimed_at=now, claimed_by=claimant):

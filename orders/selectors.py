@@ -52,7 +52,7 @@ PAID_OR_LATER = frozenset(
 def order_get_by_confirmation_id(*, confirmation_id: str) -> Order:
     """Return the order with this confirmation ID, in any letter case, or raise Http404.
 
-    Text that cannot be an ID is not looked up, so no database ever sees it.
+    Text that cannot be an ID is not looked up, so it never reaches the database.
     """
     # ASCII only, because str.upper() maps some other letters onto the
     # alphabet, such as the long s onto S.

@@ -157,7 +157,7 @@ def _span_tag_order(order, *, status_shown: dict | None = None) -> None:
 
     The order id lets a Jaeger search by order.id find the customer's page
     views too. The status shown lets a diagnosis tell a response that
-    claims success from one that says the order is still processing.
+    claims success from one that states the order is still processing.
     """
     span = trace.get_current_span()
     span.set_attribute(names.ORDER_ID, order.pk)

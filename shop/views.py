@@ -50,7 +50,7 @@ def _cart_page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
 
 # An invalid form renders its page again with the error at the field and a
 # 400 status, and a change that the stock or the cart does not allow gets 409.
-# Only a change that succeeded redirects, so a script sees the failure too.
+# Only a change that succeeded redirects, so a script can detect the failure too.
 
 
 @require_POST

@@ -63,10 +63,10 @@ WRITES = {
 class Finding:
     """One thing that went wrong, with the spans that show it.
 
-    `kind` is one of the module's finding kinds, `severity` is "error" or
-    "warning", `title` is one line for a person, `details` are further lines,
-    `hint` names the usual cause and fix, and `facts` contains the same values
-    as data for --json.
+    `kind` is one of the module's finding kinds and `severity` is "error" or
+    "warning". `title` is one line for a person and `details` are further
+    lines. `hint` names the usual cause and fix, and `facts` contains the
+    same values as data for --json.
     """
 
     kind: str

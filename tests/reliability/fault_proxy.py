@@ -2,7 +2,7 @@
 
 The shop's processes connect to the proxy instead of the service. The test
 switches the proxy's mode at any time: forward every byte, refuse
-connections as a stopped server does, reset them, answer HTTP 503, or pass
+connections as a stopped server does, reset them, reply with HTTP 503, or pass
 the request on and hold the response back, as a slow service does.
 """
 import contextlib

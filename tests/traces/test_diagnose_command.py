@@ -1,4 +1,4 @@
-"""`manage.py diagnose` on bad input: each gets a message that says what to do, and exit status 2."""
+"""`manage.py diagnose` on bad input: each gets a message that names the fix, and exit status 2."""
 import subprocess
 import sys
 from pathlib import Path
