@@ -35,6 +35,9 @@ CELERY_STATE = "celery.state"
 CELERY_RETRIES = "celery.retries"
 MESSAGE_ID = "messaging.message.id"
 HTTP_STATUS_CODES = ("http.response.status_code", "http.status_code")
+# The DB-API instrumentation names the SQL db.statement under the old semantic
+# conventions and db.query.text under the stable ones.
+STATEMENT_ATTRIBUTES = ("db.statement", "db.query.text")
 EXCEPTION_EVENT = "exception"
 
 # The shop's writes that must happen once per order and key. Each entry maps
@@ -109,6 +112,11 @@ def http_status(span: SpanRecord) -> int | None:
             except (TypeError, ValueError):
                 return None
     return None
+
+
+def sql_statement(span: SpanRecord) -> str:
+    """Return the SQL of a database span, or "" for another span."""
+    return next((str(span.attributes[key]) for key in STATEMENT_ATTRIBUTES if key in span.attributes), "")
 
 
 def error_info(span: SpanRecord) -> ErrorInfo:
@@ -378,7 +386,7 @@ def _repeated_writes(tree: SpanTree) -> list[Finding]:
 
 
 def _is_write_statement(span: SpanRecord) -> bool:
-    statement = str(span.attributes.get("db.statement") or span.attributes.get("db.query.text") or span.name)
+    statement = sql_statement(span) or span.name
     return statement.lstrip().split(" ", 1)[0].upper() in {"UPDATE", "INSERT", "DELETE"}
 
 

@@ -4,7 +4,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from traces.diagnosis import attempt_number, error_info, short_type, task_name
+from traces.diagnosis import attempt_number, error_info, short_type, sql_statement, task_name
 from traces.spans import SpanEvent, SpanLink, SpanRecord
 from traces.tree import SpanTree
 
@@ -13,7 +13,6 @@ SERVICE_COLOURS = ("#3b82c4", "#7b5cc4", "#2a9d8f", "#c48a1b", "#5c7cfa", "#8d6e
 INDENT_PX = 14
 # A bar is never drawn narrower than this, so that a 50 µs query stays visible.
 MIN_BAR_PERCENT = 0.3
-STATEMENT_ATTRIBUTES = ("db.statement", "db.query.text")
 STATEMENT_PREVIEW_CHARS = 80
 
 
@@ -68,8 +67,7 @@ def _event_dict(event: SpanEvent, start_ns: int) -> dict[str, Any]:
 
 def _statement_preview(span: SpanRecord) -> str:
     """Return the start of a database span's statement, which contains placeholders, never values."""
-    statement = next((str(span.attributes[key]) for key in STATEMENT_ATTRIBUTES if key in span.attributes), "")
-    statement = " ".join(statement.split())
+    statement = " ".join(sql_statement(span).split())
     if len(statement) > STATEMENT_PREVIEW_CHARS:
         return statement[: STATEMENT_PREVIEW_CHARS - 1] + "…"
     return statement
